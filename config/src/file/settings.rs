@@ -1,0 +1,547 @@
+//! Reads the settings a `[defaults]`, `[targets.NAME]` or `[targets.NAME.methods.M]`
+//! table may hold into a [`Layer`], checking each value's own rules (DESIGN.md section 4).
+//! Rules that tie several values together are checked after layering, in `resolve`.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use toml::de::DeValue;
+
+use super::table::{Field, Reader, Table};
+use crate::diagnostic::Diagnostic;
+use crate::layer::{ByteCount, Layer, PolicyKind};
+use crate::model::{IdentitySource, ServerAuthorization};
+use crate::preset::{DEFAULT_INITIAL_SYNC_TIMEOUT, Preset};
+use crate::provenance::Sourced;
+use crate::service_config::{MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT, RetryThrottling, truncate_token_ratio};
+use crate::value::{InvalidValue, SpiffeId, TrustDomain, parse_byte_size};
+
+/// gRFC A8: clients may not ping more often than every 10 seconds.
+pub(crate) const MIN_KEEPALIVE_TIME: Duration = Duration::from_secs(10);
+/// grpc-go's floor for an idle timeout.
+pub(crate) const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The largest pool: more connections to one endpoint stop helping long before this.
+pub(crate) const MAX_POOL_SIZE: u32 = 64;
+
+const SERVER_KEYS: [&str; 5] = [
+    "server_id",
+    "server_ids",
+    "server_trust_domain",
+    "server_trust_domains",
+    "server_any",
+];
+
+/// Settings that shape connections: allowed in `[defaults]` and in targets.
+pub(crate) fn read_connection_settings(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let Some(f) = t.get("preset") {
+        layer.preset = r.parsed(&f, "\"production\"", Preset::parse);
+    }
+    if let Some(f) = t.get("trust_domain") {
+        layer.trust_domain = r.parsed(&f, "\"example.org\"", TrustDomain::parse);
+    }
+    if let Some(f) = t.get("identity") {
+        layer.identity = read_identity(&f, r);
+    }
+    read_server_authorization(t, r, layer);
+    if let Some(f) = t.get("connect_timeout") {
+        layer.connect_timeout = r.duration(&f, Duration::ZERO);
+    }
+    if let Some(f) = t.get("backoff") {
+        read_backoff(&f, r, layer);
+    }
+    if let Some(f) = t.get("keepalive") {
+        read_keepalive(&f, r, layer);
+    }
+    if let Some(f) = t.get("idle_timeout") {
+        layer.idle_timeout = r.optional_duration(&f, MIN_IDLE_TIMEOUT);
+    }
+    if let Some(f) = t.get("max_message_size") {
+        read_message_size(&f, r, layer);
+    }
+    if let Some(f) = t.get("pool") {
+        read_pool(&f, r, layer);
+    }
+    if let Some(f) = t.get("health_check") {
+        read_health_check(&f, r, layer);
+    }
+    if let Some(f) = t.get("retry_throttling") {
+        read_retry_throttling(&f, r, layer);
+    }
+}
+
+/// Settings of calls: allowed in `[defaults]`, targets and methods.
+pub(crate) fn read_call_settings(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let Some(f) = t.get("timeout") {
+        layer.timeout = r.duration(&f, Duration::ZERO).map(|d| Sourced::new(Some(d.value), d.origin));
+    }
+    if let Some(f) = t.get("wait_for_ready") {
+        layer.wait_for_ready = r.boolean(&f);
+    }
+    let retry = t.get("retry");
+    let hedging = t.get("hedging");
+    let retry_on = retry.as_ref().is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
+    let hedging_on = hedging.as_ref().is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
+    if let (true, true, Some(h)) = (retry_on, hedging_on, &hedging) {
+        r.push(
+            Diagnostic::error(format!("`{}` has both `retry` and `hedging`", t.path))
+                .with_label("hedging set here, retry above")
+                .with_help("a method has a retry policy or a hedging policy, not both: keep one"),
+            h.span(),
+        );
+        return;
+    }
+    if let Some(f) = retry {
+        read_retry(&f, r, layer);
+    }
+    if let Some(f) = hedging {
+        read_hedging(&f, r, layer);
+    }
+}
+
+fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySource>> {
+    const KINDS: [&str; 4] = ["spiffe", "files", "dev", "plaintext"];
+    let unknown = |kind: &str| {
+        InvalidValue::new(
+            format!("unknown identity source `{kind}`"),
+            crate::diagnostic::unknown_name_help(kind, KINDS),
+        )
+    };
+    if let DeValue::String(kind) = f.value.get_ref() {
+        let source = match kind.as_ref() {
+            "spiffe" => IdentitySource::Spiffe {
+                endpoint: None,
+                initial_sync_timeout: DEFAULT_INITIAL_SYNC_TIMEOUT,
+            },
+            "dev" => IdentitySource::Dev { id: None },
+            "plaintext" => IdentitySource::Plaintext,
+            "files" => {
+                r.invalid(
+                    f,
+                    InvalidValue::new(
+                        "the `files` identity needs its files",
+                        "write identity = { source = \"files\", cert = \"svid.pem\", key = \"svid.key\", bundle = \"bundle.pem\" }",
+                    ),
+                );
+                return None;
+            }
+            other => {
+                r.invalid(f, unknown(other));
+                return None;
+            }
+        };
+        return Some(r.sourced(source, f));
+    }
+    let mut t = r.table(f, "\"spiffe\" or { source = \"spiffe\", endpoint = \"unix:/run/spire/agent.sock\" }")?;
+    let source_field = t.get("source");
+    let kind = match &source_field {
+        Some(sf) => r.string(sf, "\"spiffe\"").map(str::to_owned),
+        None => {
+            r.push(
+                Diagnostic::error(format!("`{}` has no `source`", f.path))
+                    .with_help("add source = \"spiffe\", \"files\", \"dev\" or \"plaintext\""),
+                f.span(),
+            );
+            None
+        }
+    };
+    let path = |t: &mut Table<'_, '_>, r: &mut Reader, key: &'static str| -> Option<String> {
+        match t.get(key) {
+            Some(pf) => r.string(&pf, "\"path/to/file.pem\"").map(str::to_owned),
+            None => {
+                r.push(
+                    Diagnostic::error(format!("`{}` is missing `{key}`", f.path))
+                        .with_help("the `files` identity needs `cert`, `key` and `bundle`"),
+                    f.span(),
+                );
+                None
+            }
+        }
+    };
+    let source = match kind.as_deref() {
+        Some("spiffe") => {
+            t.known(&["endpoint", "initial_sync_timeout"]);
+            let endpoint = t.get("endpoint").and_then(|ef| r.string(&ef, "\"unix:/run/spire/agent.sock\"").map(str::to_owned));
+            let timeout = t
+                .get("initial_sync_timeout")
+                .and_then(|tf| r.duration(&tf, Duration::ZERO))
+                .map_or(DEFAULT_INITIAL_SYNC_TIMEOUT, |d| d.value);
+            Some(IdentitySource::Spiffe {
+                endpoint: endpoint.map(Cow::Owned),
+                initial_sync_timeout: timeout,
+            })
+        }
+        Some("files") => {
+            let cert = path(&mut t, r, "cert");
+            let key = path(&mut t, r, "key");
+            let bundle = path(&mut t, r, "bundle");
+            Some(IdentitySource::Files {
+                cert: Cow::Owned(cert?),
+                key: Cow::Owned(key?),
+                bundle: Cow::Owned(bundle?),
+            })
+        }
+        Some("dev") => {
+            let id = t.get("id").and_then(|idf| r.parsed(&idf, "\"spiffe://example.org/client\"", SpiffeId::parse));
+            Some(IdentitySource::Dev { id: id.map(|i| i.value) })
+        }
+        Some("plaintext") => Some(IdentitySource::Plaintext),
+        Some(other) => {
+            if let Some(sf) = &source_field {
+                r.invalid(sf, unknown(other));
+            }
+            None
+        }
+        None => None,
+    };
+    if source.is_some() {
+        t.finish(r);
+    }
+    Some(r.sourced(source?, f))
+}
+
+fn read_server_authorization(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    let written: Vec<Field<'_, '_>> = SERVER_KEYS.iter().filter_map(|key| t.get(key)).collect();
+    if let [first, second, ..] = written.as_slice() {
+        r.push(
+            Diagnostic::error(format!(
+                "`{}` and `{}` both say which servers to accept",
+                first.key, second.key
+            ))
+            .with_label("second rule here")
+            .with_help("keep one of server_id, server_ids, server_trust_domain, server_trust_domains, server_any"),
+            second.span(),
+        );
+        return;
+    }
+    let Some(f) = written.into_iter().next() else { return };
+    let authorization = match f.key {
+        "server_id" => r
+            .parsed(&f, "\"spiffe://example.org/payments\"", SpiffeId::parse)
+            .map(|id| ServerAuthorization::Ids(Cow::Owned(vec![id.value]))),
+        "server_ids" => string_list(&f, r, SpiffeId::parse).map(|ids| ServerAuthorization::Ids(Cow::Owned(ids))),
+        "server_trust_domain" => r
+            .parsed(&f, "\"example.org\"", TrustDomain::parse)
+            .map(|td| ServerAuthorization::TrustDomains(Cow::Owned(vec![td.value]))),
+        "server_trust_domains" => {
+            string_list(&f, r, TrustDomain::parse).map(|tds| ServerAuthorization::TrustDomains(Cow::Owned(tds)))
+        }
+        _ => match r.boolean(&f) {
+            Some(b) if b.value => Some(ServerAuthorization::Any),
+            Some(_) => {
+                r.invalid(
+                    &f,
+                    InvalidValue::new(
+                        "`server_any = false` says nothing",
+                        "remove it, or name the servers with server_id or server_trust_domain",
+                    ),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    layer.server_authorization = authorization.map(|a| r.sourced(a, &f));
+}
+
+fn string_list<T: PartialEq>(
+    f: &Field<'_, '_>,
+    r: &mut Reader,
+    parse: impl Fn(&str) -> Result<T, InvalidValue>,
+) -> Option<Vec<T>> {
+    let DeValue::Array(items) = f.value.get_ref() else {
+        r.wrong_type(f, "an array of strings", "[\"...\"]");
+        return None;
+    };
+    if items.is_empty() {
+        r.invalid(f, InvalidValue::new("the list is empty", "list at least one"));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut valid = true;
+    for item in items.iter() {
+        let item_field = Field {
+            path: f.path.clone(),
+            key: f.key,
+            value: item,
+        };
+        match r.parsed(&item_field, "\"...\"", &parse) {
+            Some(v) if out.contains(&v.value) => {
+                valid = false;
+                r.invalid(&item_field, InvalidValue::new("listed twice", "remove one"));
+            }
+            Some(v) => out.push(v.value),
+            None => valid = false,
+        }
+    }
+    valid.then_some(out)
+}
+
+fn read_backoff(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    let Some(mut t) = r.table(f, "{ base = \"1s\", multiplier = 1.6, jitter = 0.2, max = \"120s\" }") else { return };
+    if let Some(bf) = t.get("base") {
+        layer.backoff_base = r.duration(&bf, Duration::ZERO);
+    }
+    if let Some(mf) = t.get("multiplier") {
+        layer.backoff_multiplier = r.number(&mf, |m| {
+            if m >= 1.0 {
+                Ok(m)
+            } else {
+                Err(InvalidValue::new(format!("{m} is less than 1"), "the multiplier must be at least 1 (1.6 is gRPC's default)"))
+            }
+        });
+    }
+    if let Some(jf) = t.get("jitter") {
+        layer.backoff_jitter = r.number(&jf, |j| {
+            if (0.0..=1.0).contains(&j) {
+                Ok(j)
+            } else {
+                Err(InvalidValue::new(format!("{j} is outside 0..=1"), "jitter is a fraction from 0 to 1 (0.2 is gRPC's default)"))
+            }
+        });
+    }
+    if let Some(xf) = t.get("max") {
+        layer.backoff_max = r.duration(&xf, Duration::ZERO);
+    }
+    t.finish(r);
+}
+
+fn read_keepalive(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    match f.value.get_ref() {
+        DeValue::Boolean(false) => {
+            layer.keepalive_enabled = Some(r.sourced(false, f));
+            return;
+        }
+        DeValue::String(s) if s.eq_ignore_ascii_case("off") => {
+            layer.keepalive_enabled = Some(r.sourced(false, f));
+            return;
+        }
+        _ => {}
+    }
+    let Some(mut t) = r.table(f, "{ time = \"30s\", timeout = \"10s\" } or \"off\"") else { return };
+    layer.keepalive_enabled = Some(r.sourced(true, f));
+    if let Some(tf) = t.get("time") {
+        layer.keepalive_time = r.duration(&tf, Duration::ZERO).and_then(|d| {
+            if d.value >= MIN_KEEPALIVE_TIME {
+                Some(d)
+            } else {
+                r.invalid(
+                    &tf,
+                    InvalidValue::new(
+                        "keepalive pings more often than every 10s",
+                        "gRFC A8 sets a 10s floor (servers answer faster pings with GOAWAY); write at least \"10s\"",
+                    ),
+                );
+                None
+            }
+        });
+    }
+    if let Some(of) = t.get("timeout") {
+        layer.keepalive_timeout = r.duration(&of, Duration::ZERO);
+    }
+    if let Some(pf) = t.get("permit_without_stream") {
+        layer.keepalive_permit_without_stream = r.boolean(&pf);
+    }
+    t.finish(r);
+}
+
+fn byte_count(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<ByteCount>> {
+    let bytes = match f.value.get_ref() {
+        DeValue::String(s) => match parse_byte_size(s) {
+            Ok(n) => n,
+            Err(e) => {
+                r.invalid(f, e);
+                return None;
+            }
+        },
+        DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        _ => {
+            r.wrong_type(f, "a size", "\"4MiB\"");
+            return None;
+        }
+    };
+    match u32::try_from(bytes) {
+        Ok(n) if n > 0 => Some(r.sourced(ByteCount(n), f)),
+        _ => {
+            r.invalid(
+                f,
+                InvalidValue::new(
+                    "size out of range",
+                    "a gRPC message is from 1 byte to 4GiB - 1 (its length prefix is 32 bits)",
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn read_message_size(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let DeValue::Table(_) = f.value.get_ref() {
+        let Some(mut t) = r.table(f, "{ send = \"4MiB\", recv = \"16MiB\" }") else { return };
+        if let Some(sf) = t.get("send") {
+            layer.max_send_message_size = byte_count(&sf, r);
+        }
+        if let Some(rf) = t.get("recv") {
+            layer.max_recv_message_size = byte_count(&rf, r);
+        }
+        t.finish(r);
+    } else if let Some(size) = byte_count(f, r) {
+        layer.max_send_message_size = Some(size.clone());
+        layer.max_recv_message_size = Some(size);
+    }
+}
+
+fn read_pool(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let DeValue::Boolean(on) = f.value.get_ref() {
+        layer.pool_enabled = Some(r.sourced(*on, f));
+        if !on {
+            layer.pool_size = Some(r.sourced(1, f));
+        }
+        return;
+    }
+    let Some(mut t) = r.table(f, "{ size = 8 } or true") else { return };
+    layer.pool_enabled = Some(r.sourced(true, f));
+    let why = "connections per endpoint";
+    if let Some(sf) = t.get("size") {
+        layer.pool_size = r.integer(&sf, 1..=MAX_POOL_SIZE, why);
+    }
+    if let Some(mf) = t.get("max_size") {
+        layer.pool_max_size = r.integer(&mf, 1..=MAX_POOL_SIZE, why);
+    }
+    if let Some(cf) = t.get("cleanup_interval") {
+        layer.pool_cleanup_interval = r.duration(&cf, Duration::ZERO);
+    }
+    if let Some(sf) = t.get("max_streams_per_connection") {
+        layer.pool_max_streams = r
+            .integer(&sf, 1..=u32::MAX, "calls in flight on one connection")
+            .map(|n| Sourced::new(Some(n.value), n.origin));
+    }
+    if let Some(wf) = t.get("warm") {
+        layer.pool_warm = r.boolean(&wf);
+    }
+    t.finish(r);
+}
+
+fn read_health_check(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let DeValue::Boolean(on) = f.value.get_ref() {
+        layer.health_check = Some(r.sourced(on.then(String::new), f));
+        return;
+    }
+    let Some(mut t) = r.table(f, "true or { service = \"payments.v1.Payments\" }") else { return };
+    let service = match t.get("service") {
+        Some(sf) => r.string(&sf, "\"payments.v1.Payments\"").map(str::to_owned),
+        None => Some(String::new()),
+    };
+    t.finish(r);
+    layer.health_check = service.map(|s| r.sourced(Some(s), f));
+}
+
+fn read_retry_throttling(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let DeValue::Boolean(false) = f.value.get_ref() {
+        layer.retry_throttling = Some(r.sourced(None, f));
+        return;
+    }
+    let Some(mut t) = r.table(f, "{ max_tokens = 10, token_ratio = 0.1 }") else { return };
+    let max_tokens = match t.get("max_tokens") {
+        Some(mf) => r.integer(&mf, 1..=MAX_TOKENS_LIMIT, "gRFC A6 bounds the token bucket"),
+        None => missing(r, f, "max_tokens", "max_tokens = 10"),
+    };
+    let token_ratio = match t.get("token_ratio") {
+        Some(rf) => r.number(&rf, |ratio| {
+            let kept = truncate_token_ratio(ratio);
+            if kept > 0.0 {
+                Ok(kept)
+            } else {
+                Err(InvalidValue::new(
+                    format!("{ratio} is not greater than 0 once cut to 3 decimals"),
+                    "gRFC A6 keeps 3 decimals of token_ratio; write e.g. 0.1",
+                ))
+            }
+        }),
+        None => missing(r, f, "token_ratio", "token_ratio = 0.1"),
+    };
+    t.finish(r);
+    if let (Some(max_tokens), Some(token_ratio)) = (max_tokens, token_ratio) {
+        layer.retry_throttling = Some(r.sourced(
+            Some(RetryThrottling {
+                max_tokens: max_tokens.value,
+                token_ratio: token_ratio.value,
+            }),
+            f,
+        ));
+    }
+}
+
+fn missing<T>(r: &mut Reader, f: &Field<'_, '_>, key: &str, example: &str) -> Option<T> {
+    r.push(
+        Diagnostic::error(format!("`{}` is missing `{key}`", f.path)).with_help(format!("add {example}")),
+        f.span(),
+    );
+    None
+}
+
+fn attempts(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<u32>> {
+    r.integer(
+        f,
+        2..=MAX_ATTEMPTS_LIMIT,
+        "gRPC caps attempts at 5, and ephemos rejects more instead of capping silently",
+    )
+}
+
+fn positive_number(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<f64>> {
+    r.number(f, |m| {
+        if m > 0.0 {
+            Ok(m)
+        } else {
+            Err(InvalidValue::new(format!("{m} is not greater than 0"), "write e.g. 2.0"))
+        }
+    })
+}
+
+fn read_retry(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let DeValue::Boolean(on) = f.value.get_ref() {
+        let kind = if *on { PolicyKind::Retry } else { PolicyKind::Off };
+        layer.policy = Some(r.sourced(kind, f));
+        return;
+    }
+    let Some(mut t) = r.table(f, "{ max_attempts = 3 } or false") else { return };
+    layer.policy = Some(r.sourced(PolicyKind::Retry, f));
+    if let Some(af) = t.get("max_attempts") {
+        layer.retry_max_attempts = attempts(&af, r);
+    }
+    if let Some(bf) = t.get("initial_backoff") {
+        layer.retry_initial_backoff = r.duration(&bf, Duration::ZERO);
+    }
+    if let Some(bf) = t.get("max_backoff") {
+        layer.retry_max_backoff = r.duration(&bf, Duration::ZERO);
+    }
+    if let Some(mf) = t.get("backoff_multiplier") {
+        layer.retry_backoff_multiplier = positive_number(&mf, r);
+    }
+    if let Some(cf) = t.get("retryable_status_codes") {
+        layer.retry_codes = r.codes(&cf, false);
+    }
+    t.finish(r);
+}
+
+fn read_hedging(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    if let DeValue::Boolean(on) = f.value.get_ref() {
+        let kind = if *on { PolicyKind::Hedging } else { PolicyKind::Off };
+        layer.policy = Some(r.sourced(kind, f));
+        return;
+    }
+    let Some(mut t) = r.table(f, "{ max_attempts = 3, hedging_delay = \"50ms\" }") else { return };
+    layer.policy = Some(r.sourced(PolicyKind::Hedging, f));
+    if let Some(af) = t.get("max_attempts") {
+        layer.hedging_max_attempts = attempts(&af, r);
+    }
+    if let Some(df) = t.get("hedging_delay") {
+        layer.hedging_delay = r.parsed(&df, "\"50ms\"", crate::value::parse_duration);
+    }
+    if let Some(cf) = t.get("non_fatal_status_codes") {
+        layer.hedging_codes = r.codes(&cf, true);
+    }
+    t.finish(r);
+}

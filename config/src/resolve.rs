@@ -1,0 +1,399 @@
+//! Stacks the layers of a target (built-in default < preset < `[defaults]` < target) into
+//! a [`TargetConfig`], checks the rules that tie several values together, emits the
+//! warnings of DESIGN.md section 4, and lists where every value came from.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::time::Duration;
+
+use crate::diagnostic::Diagnostic;
+use crate::file::{ConnectionsFile, Reader, TargetTable};
+use crate::layer::{Layer, PolicyKind};
+use crate::model::{
+    BackoffConfig, ConnectionConfig, HealthCheckConfig, IdentityConfig, IdentitySource, KeepaliveConfig,
+    MessageSizeLimits, PoolConfig, ServerAuthorization, TargetConfig,
+};
+use crate::preset::{DEFAULT_POOL_SIZE_WHEN_ENABLED, Preset, built_in_layer};
+use crate::provenance::{Origin, Setting, Sourced};
+use crate::service_config::{
+    CallPolicy, HedgingPolicy, MethodConfig, MethodName, RetryPolicy, ServiceConfig,
+};
+use crate::value::Code;
+
+/// Servers enforce a minimum ping interval of 5 minutes by default (gRFC A8).
+const SERVER_DEFAULT_MIN_PING_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// A target's resolved configuration and the origin of each of its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedTarget {
+    /// The configuration a client is built from.
+    pub config: TargetConfig,
+    /// Each setting's value and where it came from, in `connections.toml` key order.
+    pub provenance: Vec<Setting>,
+}
+
+/// The value of a setting the built-in layer always sets.
+fn value<T: Clone>(setting: &Option<Sourced<T>>) -> T {
+    setting
+        .as_ref()
+        .map(|s| s.value.clone())
+        .expect("the built-in layer sets every defaulted setting")
+}
+
+struct Resolver<'r> {
+    reader: &'r mut Reader,
+    target_span: Range<usize>,
+    target_name: String,
+    failed: bool,
+}
+
+impl Resolver<'_> {
+    /// Where to point for a value: its own place if written in the file, else the target.
+    fn place(&self, origin: Option<&Origin>) -> Range<usize> {
+        origin
+            .and_then(Origin::span)
+            .map_or(self.target_span.clone(), |s| s.range.clone())
+    }
+
+    fn error(&mut self, diagnostic: Diagnostic, origin: Option<&Origin>) {
+        self.failed = true;
+        let range = self.place(origin);
+        self.reader.push(diagnostic, range);
+    }
+
+    fn warn(&mut self, diagnostic: Diagnostic, origin: Option<&Origin>) {
+        let range = self.place(origin);
+        self.reader.push(diagnostic, range);
+    }
+}
+
+fn origin<T>(setting: &Option<Sourced<T>>) -> Option<&Origin> {
+    setting.as_ref().map(|s| &s.origin)
+}
+
+/// Resolves one target of a file; problems go to `reader`, `None` when there were errors.
+pub(crate) fn resolve_target(
+    file: &ConnectionsFile,
+    target: &TargetTable,
+    reader: &mut Reader,
+) -> Option<ResolvedTarget> {
+    let preset = target
+        .layer
+        .preset
+        .as_ref()
+        .or(file.defaults.preset.as_ref())
+        .map_or(Preset::Production, |p| p.value);
+    let mut eff = built_in_layer();
+    eff.overlay(&preset.layer());
+    eff.overlay(&file.defaults);
+    eff.overlay(&target.layer);
+
+    let mut r = Resolver {
+        reader,
+        target_span: target.span.clone(),
+        target_name: target.name.clone(),
+        failed: false,
+    };
+    let endpoints = eff.endpoints.as_ref().map(|e| e.value.clone());
+    apply_pool_default(&mut eff);
+    let connection = connection_config(&mut r, &eff);
+    let pool = pool_config(&mut r, &mut eff);
+    let (identity, server_authorization) = identity(&mut r, &mut eff, preset);
+    let service_config = service_config(&mut r, &eff, target);
+    let config = TargetConfig {
+        name: Cow::Owned(target.name.clone()),
+        service: eff.service.as_ref().map(|s| Cow::Owned(s.value.clone())),
+        endpoints: Cow::Owned(endpoints?),
+        preset,
+        identity,
+        server_authorization,
+        connection: connection?,
+        pool,
+        health_check: value(&eff.health_check).map(|s| HealthCheckConfig {
+            service_name: Cow::Owned(s),
+        }),
+        service_config: service_config?,
+    };
+    if r.failed {
+        return None;
+    }
+    Some(ResolvedTarget {
+        config,
+        provenance: provenance(&eff, target),
+    })
+}
+
+/// `pool = true` (or a pool table) without a size, over a preset without pooling,
+/// gives the reference's default of 5 connections.
+fn apply_pool_default(eff: &mut Layer) {
+    if let (Some(enabled), Some(size)) = (&eff.pool_enabled, &eff.pool_size)
+        && enabled.value
+        && size.value == 1
+        && !size.origin.is_written()
+    {
+        eff.pool_size = Some(Sourced::new(DEFAULT_POOL_SIZE_WHEN_ENABLED, enabled.origin.clone()));
+    }
+}
+
+fn connection_config(r: &mut Resolver<'_>, eff: &Layer) -> Option<ConnectionConfig> {
+    let backoff = BackoffConfig {
+        base_delay: value(&eff.backoff_base),
+        multiplier: value(&eff.backoff_multiplier),
+        jitter: value(&eff.backoff_jitter),
+        max_delay: value(&eff.backoff_max),
+    };
+    if backoff.max_delay < backoff.base_delay {
+        let at = origin(&eff.backoff_max)
+            .filter(|o| o.is_written())
+            .or(origin(&eff.backoff_base));
+        r.error(
+            Diagnostic::error(format!("backoff of target `{}`: `max` is shorter than `base`", r.target_name))
+                .with_label(format!(
+                    "max {} < base {}",
+                    crate::value::format_duration(backoff.max_delay),
+                    crate::value::format_duration(backoff.base_delay)
+                ))
+                .with_help("the backoff grows from `base` up to `max`: make max >= base"),
+            at,
+        );
+        return None;
+    }
+    let keepalive = value(&eff.keepalive_enabled).then(|| KeepaliveConfig {
+        time: value(&eff.keepalive_time),
+        timeout: value(&eff.keepalive_timeout),
+        permit_without_stream: value(&eff.keepalive_permit_without_stream),
+    });
+    if let Some(k) = &keepalive {
+        let written = [origin(&eff.keepalive_time), origin(&eff.keepalive_permit_without_stream), origin(&eff.keepalive_enabled)]
+            .into_iter()
+            .flatten()
+            .find(|o| o.is_written());
+        if k.permit_without_stream && k.time < SERVER_DEFAULT_MIN_PING_INTERVAL && written.is_some() {
+            r.warn(
+                Diagnostic::warning(format!(
+                    "target `{}` pings every {} even without calls",
+                    r.target_name,
+                    crate::value::format_duration(k.time)
+                ))
+                .with_label("more often than servers allow by default")
+                .with_help(
+                    "servers with default settings answer pings more frequent than 5m without calls with \
+                     GOAWAY too_many_pings (gRFC A8); ephemos then doubles the interval, but set \
+                     permit_without_stream = false or time >= \"5m\" unless the server permits it",
+                ),
+                written,
+            );
+        }
+    }
+    Some(ConnectionConfig {
+        connect_timeout: value(&eff.connect_timeout),
+        backoff,
+        keepalive,
+        idle_timeout: value(&eff.idle_timeout),
+        max_message_size: MessageSizeLimits {
+            send: value(&eff.max_send_message_size).0,
+            recv: value(&eff.max_recv_message_size).0,
+        },
+    })
+}
+
+fn pool_config(r: &mut Resolver<'_>, eff: &mut Layer) -> PoolConfig {
+    let size = value(&eff.pool_size);
+    let max_size = match &eff.pool_max_size {
+        Some(max) if max.value < size => {
+            let at = max.origin.clone();
+            r.error(
+                Diagnostic::error(format!("pool of target `{}`: `max_size` is below `size`", r.target_name))
+                    .with_label(format!("max_size {} < size {size}", max.value))
+                    .with_help("the pool grows from `size` up to `max_size`: make max_size >= size"),
+                Some(&at),
+            );
+            size
+        }
+        Some(max) => max.value,
+        None => {
+            let size_origin = eff.pool_size.as_ref().map(|s| s.origin.clone());
+            eff.pool_max_size = size_origin.map(|o| Sourced::new(size, o));
+            size
+        }
+    };
+    PoolConfig {
+        size,
+        max_size,
+        cleanup_interval: value(&eff.pool_cleanup_interval),
+        max_streams_per_connection: value(&eff.pool_max_streams),
+        warm: value(&eff.pool_warm),
+    }
+}
+
+fn identity(r: &mut Resolver<'_>, eff: &mut Layer, preset: Preset) -> (IdentityConfig, ServerAuthorization) {
+    let source = value(&eff.identity);
+    let source_origin = origin(&eff.identity).cloned();
+    let trust_domain = eff.trust_domain.as_ref().map(|t| t.value.clone()).or_else(|| match &source {
+        IdentitySource::Dev { id: Some(id) } => Some(id.trust_domain()),
+        _ => None,
+    });
+    let written = source_origin.as_ref().filter(|o| o.is_written());
+    match &source {
+        IdentitySource::Plaintext if preset != Preset::Development => r.warn(
+            Diagnostic::warning(format!("target `{}` uses plaintext outside the development preset", r.target_name))
+                .with_label("no encryption, no authentication")
+                .with_help("use identity = \"spiffe\" (or \"files\") in production"),
+            source_origin.as_ref(),
+        ),
+        IdentitySource::Dev { .. } if preset != Preset::Development && written.is_some() => r.warn(
+            Diagnostic::warning(format!("target `{}` uses the dev identity outside the development preset", r.target_name))
+                .with_label("an in-process CA that only this process trusts")
+                .with_help("the dev CA is for examples and tests; use identity = \"spiffe\" in production"),
+            written,
+        ),
+        IdentitySource::Dev { id: None } if trust_domain.is_none() => r.error(
+            Diagnostic::error(format!("target `{}`: the dev identity needs a trust domain", r.target_name))
+                .with_help("set trust_domain = \"example.org\" (in [defaults] or the target)"),
+            source_origin.as_ref(),
+        ),
+        _ => {}
+    }
+    let authorization = match (&source, &eff.server_authorization) {
+        (IdentitySource::Plaintext, Some(written)) => {
+            let at = written.origin.clone();
+            r.error(
+                Diagnostic::error(format!("target `{}` names servers to accept but uses plaintext", r.target_name))
+                    .with_label("cannot be checked without TLS")
+                    .with_help("use a TLS identity (spiffe, files or dev), or remove the server rule"),
+                Some(&at),
+            );
+            ServerAuthorization::Any
+        }
+        (IdentitySource::Plaintext, None) => ServerAuthorization::Any,
+        (_, Some(written)) => written.value.clone(),
+        (_, None) => match &trust_domain {
+            Some(td) => {
+                let from = eff.trust_domain.as_ref().map_or_else(|| source_origin.clone().unwrap_or(Origin::BuiltIn), |t| t.origin.clone());
+                eff.server_authorization =
+                    Some(Sourced::new(ServerAuthorization::TrustDomains(Cow::Owned(vec![td.clone()])), from));
+                ServerAuthorization::TrustDomains(Cow::Owned(vec![td.clone()]))
+            }
+            None => {
+                r.error(
+                    Diagnostic::error(format!("target `{}` does not say which servers to trust", r.target_name))
+                        .with_label("this target")
+                        .with_help(
+                            "set server_id = \"spiffe://example.org/service\", server_trust_domain, or \
+                             trust_domain in [defaults] (accepts its members); server_any = true accepts any",
+                        ),
+                    None,
+                );
+                ServerAuthorization::Any
+            }
+        },
+    };
+    (IdentityConfig { source, trust_domain }, authorization)
+}
+
+fn service_config(r: &mut Resolver<'_>, eff: &Layer, target: &TargetTable) -> Option<ServiceConfig> {
+    if let Some(raw) = &target.layer.service_config {
+        return Some(raw.value.clone());
+    }
+    let service = eff.service.as_ref().map(|s| s.value.clone());
+    let mut method_configs = Vec::new();
+    let default_name = match &service {
+        Some(s) => MethodName { service: Cow::Owned(s.clone()), method: None },
+        None => MethodName::ALL,
+    };
+    method_configs.push(method_config(r, eff, default_name, &target.layer)?);
+    for method in &target.methods {
+        let Some(service) = &service else {
+            r.error(
+                Diagnostic::error(format!("target `{}` configures methods but has no `service`", r.target_name))
+                    .with_label("method of which service?")
+                    .with_help("add service = \"package.Service\" to the target"),
+                Some(&r.reader.origin(method.span.clone())),
+            );
+            return None;
+        };
+        let mut method_eff = eff.clone();
+        method_eff.overlay(&method.layer);
+        let name = MethodName { service: Cow::Owned(service.clone()), method: Some(Cow::Owned(method.name.clone())) };
+        method_configs.push(method_config(r, &method_eff, name, &method.layer)?);
+    }
+    Some(ServiceConfig {
+        method_configs: Cow::Owned(method_configs),
+        retry_throttling: value(&eff.retry_throttling),
+    })
+}
+
+fn method_config(r: &mut Resolver<'_>, eff: &Layer, name: MethodName, own: &Layer) -> Option<MethodConfig> {
+    let policy = match value(&eff.policy) {
+        PolicyKind::Off => None,
+        PolicyKind::Retry => {
+            let codes = value(&eff.retry_codes);
+            if let Some(written) = own.retry_codes.as_ref().filter(|c| c.origin.is_written())
+                && let Some(risky) = codes.iter().find(|c| matches!(c, Code::DeadlineExceeded | Code::Aborted))
+            {
+                let at = written.origin.clone();
+                r.warn(
+                    Diagnostic::warning(format!("`{}` retries {risky}", name.path()))
+                        .with_label("the failed attempt may have run on the server")
+                        .with_help("retry DEADLINE_EXCEEDED and ABORTED only for idempotent methods; set retry = false on the others"),
+                    Some(&at),
+                );
+            }
+            Some(CallPolicy::Retry(RetryPolicy {
+                max_attempts: value(&eff.retry_max_attempts),
+                initial_backoff: value(&eff.retry_initial_backoff),
+                max_backoff: value(&eff.retry_max_backoff),
+                backoff_multiplier: value(&eff.retry_backoff_multiplier),
+                retryable_status_codes: Cow::Owned(codes),
+            }))
+        }
+        PolicyKind::Hedging => match &eff.hedging_max_attempts {
+            Some(attempts) => Some(CallPolicy::Hedging(HedgingPolicy {
+                max_attempts: attempts.value,
+                hedging_delay: value(&eff.hedging_delay),
+                non_fatal_status_codes: Cow::Owned(value(&eff.hedging_codes)),
+            })),
+            None => {
+                r.error(
+                    Diagnostic::error(format!("hedging of `{}` has no `max_attempts`", name.path()))
+                        .with_help("add max_attempts = 2..=5 to the hedging table"),
+                    origin(&eff.policy),
+                );
+                return None;
+            }
+        },
+    };
+    Some(MethodConfig {
+        names: Cow::Owned(vec![name]),
+        timeout: value(&eff.timeout),
+        wait_for_ready: value(&eff.wait_for_ready).then_some(true),
+        policy,
+    })
+}
+
+fn provenance(eff: &Layer, target: &TargetTable) -> Vec<Setting> {
+    let policy = eff.policy.as_ref().map(|p| p.value);
+    let keepalive_on = eff.keepalive_enabled.as_ref().is_some_and(|k| k.value);
+    let raw_service_config = target.layer.service_config.is_some();
+    let shown = |key: &str| {
+        let call_policy_key = key.starts_with("retry.") || key.starts_with("hedging.") || key == "policy";
+        if raw_service_config && (call_policy_key || matches!(key, "timeout" | "wait_for_ready" | "retry_throttling")) {
+            return false;
+        }
+        if key.starts_with("retry.") {
+            return policy == Some(PolicyKind::Retry);
+        }
+        if key.starts_with("hedging.") {
+            return policy == Some(PolicyKind::Hedging);
+        }
+        if key.starts_with("keepalive.") {
+            return keepalive_on;
+        }
+        key != "pool"
+    };
+    let mut settings: Vec<Setting> = eff.settings("").into_iter().filter(|s| shown(&s.key)).collect();
+    for method in &target.methods {
+        settings.extend(method.layer.settings(&format!("methods.{}.", method.name)));
+    }
+    settings
+}
