@@ -34,6 +34,10 @@ macro_rules! layer {
         }
 
         impl Layer {
+            /// Every setting's key, in listing order.
+            #[cfg(test)]
+            pub(crate) const KEYS: &[&str] = &[$($key,)*];
+
             /// Replaces every setting that `upper` sets.
             pub(crate) fn overlay(&mut self, upper: &Layer) {
                 $(if let Some(value) = &upper.$field {

@@ -100,6 +100,7 @@ pub fn check_str(name: impl Into<String>, text: impl Into<String>) -> Checked {
     let targets = file
         .targets
         .iter()
+        .filter(|target| !target.has_errors && !file.has_shared_errors)
         .filter_map(|target| resolve::resolve_target(&file, target, &mut reader))
         .collect();
     let mut diagnostics = reader.diagnostics;
@@ -116,4 +117,31 @@ pub fn check_file(path: impl AsRef<Path>) -> std::io::Result<Checked> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path)?;
     Ok(check_str(path.display().to_string(), text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reference.toml` must stay complete: every setting of the model is written in it
+    /// at least once (in a target, `[defaults]`, or a method table).
+    #[test]
+    fn reference_toml_is_valid_and_uses_every_setting() {
+        let checked = check_str("reference.toml", include_str!("../reference.toml"));
+        assert!(checked.diagnostics.is_empty(), "{:#?}", checked.diagnostics);
+        let written: Vec<String> = checked
+            .targets
+            .iter()
+            .flat_map(|t| &t.provenance)
+            .filter(|s| s.origin.is_written())
+            .map(|s| match s.key.strip_prefix("methods.") {
+                Some(rest) => rest.split_once('.').map_or(rest, |(_, key)| key).to_owned(),
+                None => s.key.clone(),
+            })
+            .collect();
+        // `pool` (on/off) is implied by the pool table; `policy` by a retry or hedging table.
+        for key in layer::Layer::KEYS.iter().filter(|k| **k != "pool") {
+            assert!(written.iter().any(|w| w == key), "reference.toml never sets `{key}`");
+        }
+    }
 }

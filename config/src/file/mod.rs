@@ -22,6 +22,9 @@ use table::{Field, Table};
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionsFile {
     pub(crate) defaults: Layer,
+    /// Whether the file has syntax errors or errors in `[defaults]`: then no target is
+    /// resolved (each would repeat them).
+    pub(crate) has_shared_errors: bool,
     pub(crate) targets: Vec<TargetTable>,
 }
 
@@ -33,6 +36,9 @@ pub(crate) struct TargetTable {
     pub(crate) span: Range<usize>,
     pub(crate) layer: Layer,
     pub(crate) methods: Vec<MethodTable>,
+    /// Whether reading the table found errors: such a target is not resolved, so its
+    /// errors are not followed by confusing ones about the values left in their place.
+    pub(crate) has_errors: bool,
 }
 
 /// One `[targets.NAME.methods.METHOD]` table.
@@ -75,6 +81,7 @@ impl ConnectionsFile {
             }
             t.finish(reader);
         }
+        let has_shared_errors = reader.diagnostics.has_errors();
         let mut targets = Vec::new();
         if let Some(f) = top.get("targets")
             && let Some(t) = reader.table(&f, "[targets.NAME] tables")
@@ -85,7 +92,9 @@ impl ConnectionsFile {
                     key: "targets",
                     value,
                 };
-                if let Some(target) = read_target(reader, name.get_ref(), name.span(), &field) {
+                let errors_before = reader.diagnostics.errors().count();
+                if let Some(mut target) = read_target(reader, name.get_ref(), name.span(), &field) {
+                    target.has_errors = reader.diagnostics.errors().count() > errors_before;
                     targets.push(target);
                 }
             }
@@ -98,7 +107,11 @@ impl ConnectionsFile {
                 0..0,
             );
         }
-        ConnectionsFile { defaults, targets }
+        ConnectionsFile {
+            defaults,
+            has_shared_errors,
+            targets,
+        }
     }
 }
 
@@ -170,6 +183,7 @@ fn read_target(reader: &mut Reader, name: &str, name_span: Range<usize>, field: 
         span: name_span,
         layer,
         methods,
+        has_errors: false,
     })
 }
 

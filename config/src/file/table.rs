@@ -163,7 +163,7 @@ impl Reader {
         match field.value.get_ref() {
             DeValue::String(s) => Some(s),
             _ => {
-                self.wrong_type(field, "a string", example);
+                self.wrong_type(field, &format!("a string such as {example}"), example);
                 None
             }
         }
