@@ -65,7 +65,11 @@ pub(crate) fn target_table(target: &ResolvedTarget) -> String {
         .iter()
         .map(|s| (format!("{} = {}", s.key, s.value), s.origin.to_string()))
         .collect();
-    let width = rows.iter().map(|(setting, _)| setting.chars().count()).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|(setting, _)| setting.chars().count())
+        .max()
+        .unwrap_or(0);
     let mut out = format!("[targets.{}]\n", target.config.name);
     for (setting, origin) in rows {
         out.push_str(&format!("  {setting:<width$}   # {origin}\n"));

@@ -71,7 +71,10 @@ pub(crate) fn dial(t: &ResolvedTarget) -> Value {
     let c = &t.config;
     let conn = &c.connection;
     let identity = match &c.identity.source {
-        IdentitySource::Spiffe { endpoint, initial_sync_timeout } => json!({
+        IdentitySource::Spiffe {
+            endpoint,
+            initial_sync_timeout,
+        } => json!({
             "source": "spiffe",
             "endpoint": endpoint,
             "initial_sync_timeout": format_duration(*initial_sync_timeout),
@@ -79,12 +82,16 @@ pub(crate) fn dial(t: &ResolvedTarget) -> Value {
         IdentitySource::Files { cert, key, bundle } => json!({
             "source": "files", "cert": cert, "key": key, "bundle": bundle,
         }),
-        IdentitySource::Dev { id } => json!({ "source": "dev", "id": id.as_ref().map(|i| i.as_str()) }),
+        IdentitySource::Dev { id } => {
+            json!({ "source": "dev", "id": id.as_ref().map(|i| i.as_str()) })
+        }
         IdentitySource::Plaintext => json!({ "source": "plaintext" }),
     };
     let authorization = match &c.server_authorization {
         ServerAuthorization::Any => json!({ "any": true }),
-        ServerAuthorization::Ids(ids) => json!({ "ids": ids.iter().map(|i| i.as_str()).collect::<Vec<_>>() }),
+        ServerAuthorization::Ids(ids) => {
+            json!({ "ids": ids.iter().map(|i| i.as_str()).collect::<Vec<_>>() })
+        }
         ServerAuthorization::TrustDomains(tds) => {
             json!({ "trust_domains": tds.iter().map(|t| t.as_str()).collect::<Vec<_>>() })
         }

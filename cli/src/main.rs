@@ -76,7 +76,9 @@ impl Output {
         match self.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            Color::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         }
     }
 }
@@ -91,7 +93,8 @@ fn main() -> ExitCode {
                 [file, target, ..] => (PathBuf::from(file), target.clone()),
                 [] => unreachable!("clap requires at least one argument"),
             };
-            render::run(&file, &target, output.format, output.color()).map(|text| (text, ExitCode::SUCCESS))
+            render::run(&file, &target, output.format, output.color())
+                .map(|text| (text, ExitCode::SUCCESS))
         }
     };
     match result {

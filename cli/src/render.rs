@@ -8,7 +8,12 @@ use serde_json::json;
 use crate::{Format, json};
 
 /// The text to print for TARGET of `file`.
-pub(crate) fn run(file: &Path, target: &str, format: Format, color: bool) -> Result<String, String> {
+pub(crate) fn run(
+    file: &Path,
+    target: &str,
+    format: Format,
+    color: bool,
+) -> Result<String, String> {
     let checked = crate::load(file)?;
     if checked.diagnostics.has_errors() {
         for diagnostic in checked.diagnostics.errors() {

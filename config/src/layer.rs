@@ -115,7 +115,8 @@ impl ShowValue for Duration {
 
 impl ShowValue for Option<Duration> {
     fn show(&self) -> String {
-        self.as_ref().map_or_else(|| "\"off\"".to_owned(), ShowValue::show)
+        self.as_ref()
+            .map_or_else(|| "\"off\"".to_owned(), ShowValue::show)
     }
 }
 

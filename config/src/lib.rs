@@ -141,7 +141,10 @@ mod tests {
             .collect();
         // `pool` (on/off) is implied by the pool table; `policy` by a retry or hedging table.
         for key in layer::Layer::KEYS.iter().filter(|k| **k != "pool") {
-            assert!(written.iter().any(|w| w == key), "reference.toml never sets `{key}`");
+            assert!(
+                written.iter().any(|w| w == key),
+                "reference.toml never sets `{key}`"
+            );
         }
     }
 }

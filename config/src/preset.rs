@@ -65,7 +65,11 @@ const MIB: u32 = 1 << 20;
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 3] = [Preset::Production, Preset::Development, Preset::HighThroughput];
+    pub const ALL: [Preset; 3] = [
+        Preset::Production,
+        Preset::Development,
+        Preset::HighThroughput,
+    ];
 
     /// The name written in `connections.toml`.
     pub const fn name(self) -> &'static str {
@@ -183,15 +187,24 @@ impl Preset {
                 origin.clone(),
             )),
             idle_timeout: Some(Sourced::new(v.idle_timeout, origin.clone())),
-            max_send_message_size: Some(Sourced::new(ByteCount(v.max_message_size), origin.clone())),
-            max_recv_message_size: Some(Sourced::new(ByteCount(v.max_message_size), origin.clone())),
+            max_send_message_size: Some(Sourced::new(
+                ByteCount(v.max_message_size),
+                origin.clone(),
+            )),
+            max_recv_message_size: Some(Sourced::new(
+                ByteCount(v.max_message_size),
+                origin.clone(),
+            )),
             pool_enabled: Some(Sourced::new(v.pool_size > 1, origin.clone())),
             pool_size: Some(Sourced::new(v.pool_size, origin.clone())),
             policy: Some(Sourced::new(PolicyKind::Retry, origin.clone())),
             retry_max_attempts: Some(Sourced::new(v.retry_max_attempts, origin.clone())),
             retry_initial_backoff: set(v.retry_initial_backoff),
             retry_max_backoff: set(v.retry_max_backoff),
-            retry_backoff_multiplier: Some(Sourced::new(v.retry_backoff_multiplier, origin.clone())),
+            retry_backoff_multiplier: Some(Sourced::new(
+                v.retry_backoff_multiplier,
+                origin.clone(),
+            )),
             retry_codes: Some(Sourced::new(v.retry_codes.to_vec(), origin.clone())),
             ..Layer::default()
         }
@@ -242,37 +255,68 @@ mod tests {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;
         let rows: &[(&str, [String; 3], [&str; 3])] = &[
-            ("connect_timeout", [p, d, h].map(|v| format!("{:?}", v.connect_timeout)), ["30s", "5s", "10s"]),
+            (
+                "connect_timeout",
+                [p, d, h].map(|v| format!("{:?}", v.connect_timeout)),
+                ["30s", "5s", "10s"],
+            ),
             (
                 "backoff",
                 [p, d, h].map(|v| {
-                    format!("{:?}/{}/{}/{:?}", v.backoff_base, v.backoff_multiplier, v.backoff_jitter, v.backoff_max)
+                    format!(
+                        "{:?}/{}/{}/{:?}",
+                        v.backoff_base, v.backoff_multiplier, v.backoff_jitter, v.backoff_max
+                    )
                 }),
                 ["1s/1.6/0.2/120s", "500ms/1.6/0.2/10s", "1s/1.6/0.2/120s"],
             ),
             (
                 "keepalive",
                 [p, d, h].map(|v| {
-                    format!("{:?}/{:?}/{}", v.keepalive_time, v.keepalive_timeout, v.keepalive_permit_without_stream)
+                    format!(
+                        "{:?}/{:?}/{}",
+                        v.keepalive_time, v.keepalive_timeout, v.keepalive_permit_without_stream
+                    )
                 }),
                 ["10s/5s/true", "10s/5s/true", "30s/10s/true"],
             ),
-            ("idle_timeout", [p, d, h].map(|v| format!("{:?}", v.idle_timeout)), ["Some(1800s)", "Some(300s)", "None"]),
-            ("max_message_size", [p, d, h].map(|v| (v.max_message_size / MIB).to_string()), ["4", "4", "16"]),
-            ("pool", [p, d, h].map(|v| v.pool_size.to_string()), ["1", "1", "10"]),
+            (
+                "idle_timeout",
+                [p, d, h].map(|v| format!("{:?}", v.idle_timeout)),
+                ["Some(1800s)", "Some(300s)", "None"],
+            ),
+            (
+                "max_message_size",
+                [p, d, h].map(|v| (v.max_message_size / MIB).to_string()),
+                ["4", "4", "16"],
+            ),
+            (
+                "pool",
+                [p, d, h].map(|v| v.pool_size.to_string()),
+                ["1", "1", "10"],
+            ),
             (
                 "retry",
                 [p, d, h].map(|v| {
                     format!(
                         "{}/{:?}/{:?}/{}",
-                        v.retry_max_attempts, v.retry_initial_backoff, v.retry_max_backoff, v.retry_backoff_multiplier
+                        v.retry_max_attempts,
+                        v.retry_initial_backoff,
+                        v.retry_max_backoff,
+                        v.retry_backoff_multiplier
                     )
                 }),
                 ["5/1s/30s/2", "3/500ms/5s/1.5", "3/2s/60s/2"],
             ),
             (
                 "retryable codes",
-                [p, d, h].map(|v| v.retry_codes.iter().map(|c| c.name()).collect::<Vec<_>>().join(",")),
+                [p, d, h].map(|v| {
+                    v.retry_codes
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }),
                 [
                     "UNAVAILABLE,DEADLINE_EXCEEDED,ABORTED",
                     "UNAVAILABLE",

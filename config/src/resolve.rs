@@ -10,8 +10,8 @@ use crate::diagnostic::Diagnostic;
 use crate::file::{ConnectionsFile, Reader, TargetTable};
 use crate::layer::{Layer, PolicyKind};
 use crate::model::{
-    BackoffConfig, ConnectionConfig, HealthCheckConfig, IdentityConfig, IdentitySource, KeepaliveConfig,
-    MessageSizeLimits, PoolConfig, ServerAuthorization, TargetConfig,
+    BackoffConfig, ConnectionConfig, HealthCheckConfig, IdentityConfig, IdentitySource,
+    KeepaliveConfig, MessageSizeLimits, PoolConfig, ServerAuthorization, TargetConfig,
 };
 use crate::preset::{DEFAULT_POOL_SIZE_WHEN_ENABLED, Preset, built_in_layer};
 use crate::provenance::{Origin, Setting, Sourced};
@@ -131,7 +131,10 @@ fn apply_pool_default(eff: &mut Layer) {
         && size.value == 1
         && !size.origin.is_written()
     {
-        eff.pool_size = Some(Sourced::new(DEFAULT_POOL_SIZE_WHEN_ENABLED, enabled.origin.clone()));
+        eff.pool_size = Some(Sourced::new(
+            DEFAULT_POOL_SIZE_WHEN_ENABLED,
+            enabled.origin.clone(),
+        ));
     }
 }
 
@@ -147,13 +150,16 @@ fn connection_config(r: &mut Resolver<'_>, eff: &Layer) -> Option<ConnectionConf
             .filter(|o| o.is_written())
             .or(origin(&eff.backoff_base));
         r.error(
-            Diagnostic::error(format!("backoff of target `{}`: `max` is shorter than `base`", r.target_name))
-                .with_label(format!(
-                    "max {} < base {}",
-                    crate::value::format_duration(backoff.max_delay),
-                    crate::value::format_duration(backoff.base_delay)
-                ))
-                .with_help("the backoff grows from `base` up to `max`: make max >= base"),
+            Diagnostic::error(format!(
+                "backoff of target `{}`: `max` is shorter than `base`",
+                r.target_name
+            ))
+            .with_label(format!(
+                "max {} < base {}",
+                crate::value::format_duration(backoff.max_delay),
+                crate::value::format_duration(backoff.base_delay)
+            ))
+            .with_help("the backoff grows from `base` up to `max`: make max >= base"),
             at,
         );
         return None;
@@ -164,11 +170,16 @@ fn connection_config(r: &mut Resolver<'_>, eff: &Layer) -> Option<ConnectionConf
         permit_without_stream: value(&eff.keepalive_permit_without_stream),
     });
     if let Some(k) = &keepalive {
-        let written = [origin(&eff.keepalive_time), origin(&eff.keepalive_permit_without_stream), origin(&eff.keepalive_enabled)]
-            .into_iter()
-            .flatten()
-            .find(|o| o.is_written());
-        if k.permit_without_stream && k.time < SERVER_DEFAULT_MIN_PING_INTERVAL && written.is_some() {
+        let written = [
+            origin(&eff.keepalive_time),
+            origin(&eff.keepalive_permit_without_stream),
+            origin(&eff.keepalive_enabled),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|o| o.is_written());
+        if k.permit_without_stream && k.time < SERVER_DEFAULT_MIN_PING_INTERVAL && written.is_some()
+        {
             r.warn(
                 Diagnostic::warning(format!(
                     "target `{}` pings every {} even without calls",
@@ -203,9 +214,12 @@ fn pool_config(r: &mut Resolver<'_>, eff: &mut Layer) -> PoolConfig {
         Some(max) if max.value < size => {
             let at = max.origin.clone();
             r.error(
-                Diagnostic::error(format!("pool of target `{}`: `max_size` is below `size`", r.target_name))
-                    .with_label(format!("max_size {} < size {size}", max.value))
-                    .with_help("the pool grows from `size` up to `max_size`: make max_size >= size"),
+                Diagnostic::error(format!(
+                    "pool of target `{}`: `max_size` is below `size`",
+                    r.target_name
+                ))
+                .with_label(format!("max_size {} < size {size}", max.value))
+                .with_help("the pool grows from `size` up to `max_size`: make max_size >= size"),
                 Some(&at),
             );
             size
@@ -226,41 +240,65 @@ fn pool_config(r: &mut Resolver<'_>, eff: &mut Layer) -> PoolConfig {
     }
 }
 
-fn identity(r: &mut Resolver<'_>, eff: &mut Layer, preset: Preset) -> (IdentityConfig, ServerAuthorization) {
+fn identity(
+    r: &mut Resolver<'_>,
+    eff: &mut Layer,
+    preset: Preset,
+) -> (IdentityConfig, ServerAuthorization) {
     let source = value(&eff.identity);
     let source_origin = origin(&eff.identity).cloned();
-    let trust_domain = eff.trust_domain.as_ref().map(|t| t.value.clone()).or_else(|| match &source {
-        IdentitySource::Dev { id: Some(id) } => Some(id.trust_domain()),
-        _ => None,
-    });
+    let trust_domain =
+        eff.trust_domain
+            .as_ref()
+            .map(|t| t.value.clone())
+            .or_else(|| match &source {
+                IdentitySource::Dev { id: Some(id) } => Some(id.trust_domain()),
+                _ => None,
+            });
     let written = source_origin.as_ref().filter(|o| o.is_written());
     match &source {
         IdentitySource::Plaintext if preset != Preset::Development => r.warn(
-            Diagnostic::warning(format!("target `{}` uses plaintext outside the development preset", r.target_name))
-                .with_label("no encryption, no authentication")
-                .with_help("use identity = \"spiffe\" (or \"files\") in production"),
+            Diagnostic::warning(format!(
+                "target `{}` uses plaintext outside the development preset",
+                r.target_name
+            ))
+            .with_label("no encryption, no authentication")
+            .with_help("use identity = \"spiffe\" (or \"files\") in production"),
             source_origin.as_ref(),
         ),
         IdentitySource::Dev { .. } if preset != Preset::Development && written.is_some() => r.warn(
-            Diagnostic::warning(format!("target `{}` uses the dev identity outside the development preset", r.target_name))
-                .with_label("an in-process CA that only this process trusts")
-                .with_help("the dev CA is for examples and tests; use identity = \"spiffe\" in production"),
+            Diagnostic::warning(format!(
+                "target `{}` uses the dev identity outside the development preset",
+                r.target_name
+            ))
+            .with_label("an in-process CA that only this process trusts")
+            .with_help(
+                "the dev CA is for examples and tests; use identity = \"spiffe\" in production",
+            ),
             written,
         ),
-        IdentitySource::Dev { id: None } if trust_domain.is_none() => r.error(
-            Diagnostic::error(format!("target `{}`: the dev identity needs a trust domain", r.target_name))
-                .with_help("set trust_domain = \"example.org\" (in [defaults] or the target)"),
-            source_origin.as_ref(),
-        ),
         _ => {}
+    }
+    if matches!(source, IdentitySource::Dev { id: None }) && trust_domain.is_none() {
+        r.error(
+            Diagnostic::error(format!(
+                "target `{}`: the dev identity needs a trust domain",
+                r.target_name
+            ))
+            .with_help("set trust_domain = \"example.org\" (in [defaults] or the target)"),
+            source_origin.as_ref(),
+        );
     }
     let authorization = match (&source, &eff.server_authorization) {
         (IdentitySource::Plaintext, Some(written)) => {
             let at = written.origin.clone();
             r.error(
-                Diagnostic::error(format!("target `{}` names servers to accept but uses plaintext", r.target_name))
-                    .with_label("cannot be checked without TLS")
-                    .with_help("use a TLS identity (spiffe, files or dev), or remove the server rule"),
+                Diagnostic::error(format!(
+                    "target `{}` names servers to accept but uses plaintext",
+                    r.target_name
+                ))
+                .with_label("cannot be checked without TLS")
+                .with_help("use a TLS identity (spiffe, files or dev), or remove the server rule"),
                 Some(&at),
             );
             ServerAuthorization::Any
@@ -269,9 +307,14 @@ fn identity(r: &mut Resolver<'_>, eff: &mut Layer, preset: Preset) -> (IdentityC
         (_, Some(written)) => written.value.clone(),
         (_, None) => match &trust_domain {
             Some(td) => {
-                let from = eff.trust_domain.as_ref().map_or_else(|| source_origin.clone().unwrap_or(Origin::BuiltIn), |t| t.origin.clone());
-                eff.server_authorization =
-                    Some(Sourced::new(ServerAuthorization::TrustDomains(Cow::Owned(vec![td.clone()])), from));
+                let from = eff.trust_domain.as_ref().map_or_else(
+                    || source_origin.clone().unwrap_or(Origin::BuiltIn),
+                    |t| t.origin.clone(),
+                );
+                eff.server_authorization = Some(Sourced::new(
+                    ServerAuthorization::TrustDomains(Cow::Owned(vec![td.clone()])),
+                    from,
+                ));
                 ServerAuthorization::TrustDomains(Cow::Owned(vec![td.clone()]))
             }
             None => {
@@ -288,33 +331,52 @@ fn identity(r: &mut Resolver<'_>, eff: &mut Layer, preset: Preset) -> (IdentityC
             }
         },
     };
-    (IdentityConfig { source, trust_domain }, authorization)
+    (
+        IdentityConfig {
+            source,
+            trust_domain,
+        },
+        authorization,
+    )
 }
 
-fn service_config(r: &mut Resolver<'_>, eff: &Layer, target: &TargetTable) -> Option<ServiceConfig> {
+fn service_config(
+    r: &mut Resolver<'_>,
+    eff: &Layer,
+    target: &TargetTable,
+) -> Option<ServiceConfig> {
     if let Some(raw) = &target.layer.service_config {
         return Some(raw.value.clone());
     }
     let service = eff.service.as_ref().map(|s| s.value.clone());
     let mut method_configs = Vec::new();
     let default_name = match &service {
-        Some(s) => MethodName { service: Cow::Owned(s.clone()), method: None },
+        Some(s) => MethodName {
+            service: Cow::Owned(s.clone()),
+            method: None,
+        },
         None => MethodName::ALL,
     };
     method_configs.push(method_config(r, eff, default_name, &target.layer)?);
     for method in &target.methods {
         let Some(service) = &service else {
             r.error(
-                Diagnostic::error(format!("target `{}` configures methods but has no `service`", r.target_name))
-                    .with_label("method of which service?")
-                    .with_help("add service = \"package.Service\" to the target"),
+                Diagnostic::error(format!(
+                    "target `{}` configures methods but has no `service`",
+                    r.target_name
+                ))
+                .with_label("method of which service?")
+                .with_help("add service = \"package.Service\" to the target"),
                 Some(&r.reader.origin(method.span.clone())),
             );
             return None;
         };
         let mut method_eff = eff.clone();
         method_eff.overlay(&method.layer);
-        let name = MethodName { service: Cow::Owned(service.clone()), method: Some(Cow::Owned(method.name.clone())) };
+        let name = MethodName {
+            service: Cow::Owned(service.clone()),
+            method: Some(Cow::Owned(method.name.clone())),
+        };
         method_configs.push(method_config(r, &method_eff, name, &method.layer)?);
     }
     Some(ServiceConfig {
@@ -323,13 +385,20 @@ fn service_config(r: &mut Resolver<'_>, eff: &Layer, target: &TargetTable) -> Op
     })
 }
 
-fn method_config(r: &mut Resolver<'_>, eff: &Layer, name: MethodName, own: &Layer) -> Option<MethodConfig> {
+fn method_config(
+    r: &mut Resolver<'_>,
+    eff: &Layer,
+    name: MethodName,
+    own: &Layer,
+) -> Option<MethodConfig> {
     let policy = match value(&eff.policy) {
         PolicyKind::Off => None,
         PolicyKind::Retry => {
             let codes = value(&eff.retry_codes);
             if let Some(written) = own.retry_codes.as_ref().filter(|c| c.origin.is_written())
-                && let Some(risky) = codes.iter().find(|c| matches!(c, Code::DeadlineExceeded | Code::Aborted))
+                && let Some(risky) = codes
+                    .iter()
+                    .find(|c| matches!(c, Code::DeadlineExceeded | Code::Aborted))
             {
                 let at = written.origin.clone();
                 r.warn(
@@ -355,8 +424,11 @@ fn method_config(r: &mut Resolver<'_>, eff: &Layer, name: MethodName, own: &Laye
             })),
             None => {
                 r.error(
-                    Diagnostic::error(format!("hedging of `{}` has no `max_attempts`", name.path()))
-                        .with_help("add max_attempts = 2..=5 to the hedging table"),
+                    Diagnostic::error(format!(
+                        "hedging of `{}` has no `max_attempts`",
+                        name.path()
+                    ))
+                    .with_help("add max_attempts = 2..=5 to the hedging table"),
                     origin(&eff.policy),
                 );
                 return None;
@@ -376,8 +448,11 @@ fn provenance(eff: &Layer, target: &TargetTable) -> Vec<Setting> {
     let keepalive_on = eff.keepalive_enabled.as_ref().is_some_and(|k| k.value);
     let raw_service_config = target.layer.service_config.is_some();
     let shown = |key: &str| {
-        let call_policy_key = key.starts_with("retry.") || key.starts_with("hedging.") || key == "policy";
-        if raw_service_config && (call_policy_key || matches!(key, "timeout" | "wait_for_ready" | "retry_throttling")) {
+        let call_policy_key =
+            key.starts_with("retry.") || key.starts_with("hedging.") || key == "policy";
+        if raw_service_config
+            && (call_policy_key || matches!(key, "timeout" | "wait_for_ready" | "retry_throttling"))
+        {
             return false;
         }
         if key.starts_with("retry.") {
@@ -391,7 +466,11 @@ fn provenance(eff: &Layer, target: &TargetTable) -> Vec<Setting> {
         }
         key != "pool"
     };
-    let mut settings: Vec<Setting> = eff.settings("").into_iter().filter(|s| shown(&s.key)).collect();
+    let mut settings: Vec<Setting> = eff
+        .settings("")
+        .into_iter()
+        .filter(|s| shown(&s.key))
+        .collect();
     for method in &target.methods {
         settings.extend(method.layer.settings(&format!("methods.{}.", method.name)));
     }

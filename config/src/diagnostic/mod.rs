@@ -192,7 +192,9 @@ impl Diagnostics {
         self.items.sort_by_key(|d| {
             (
                 !d.is_error(),
-                d.span.as_ref().map(|s| (s.file.name().to_owned(), s.range.start)),
+                d.span
+                    .as_ref()
+                    .map(|s| (s.file.name().to_owned(), s.range.start)),
             )
         });
     }

@@ -64,7 +64,10 @@ mod tests {
         assert!(text.starts_with("error: invalid duration"), "{text}");
         assert!(text.contains("--> connections.toml:2:19"), "{text}");
         assert!(text.contains("connect_timeout = \"10 parsecs\""), "{text}");
-        assert!(text.contains("^^^^^^^^^^^^ unknown unit `parsecs`"), "{text}");
+        assert!(
+            text.contains("^^^^^^^^^^^^ unknown unit `parsecs`"),
+            "{text}"
+        );
         assert!(text.contains("help: write a duration"), "{text}");
     }
 }

@@ -1,10 +1,7 @@
 //! "Did you mean ...?" for misspelt keys and names.
 
 /// The candidate closest to `input`, if it is close enough to be a plausible typo.
-fn did_you_mean<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let input = input.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -35,9 +32,15 @@ mod tests {
     #[test]
     fn suggests_the_nearest_plausible_name_only() {
         let keys = ["connect_timeout", "idle_timeout", "keepalive"];
-        assert_eq!(did_you_mean("conect_timeout", keys), Some("connect_timeout"));
+        assert_eq!(
+            did_you_mean("conect_timeout", keys),
+            Some("connect_timeout")
+        );
         assert_eq!(did_you_mean("KeepAlive", keys), Some("keepalive"));
         assert_eq!(did_you_mean("zzz", keys), None);
-        assert_eq!(unknown_name_help("zzz", ["a", "b"]), "expected one of `a`, `b`");
+        assert_eq!(
+            unknown_name_help("zzz", ["a", "b"]),
+            "expected one of `a`, `b`"
+        );
     }
 }

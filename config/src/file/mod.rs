@@ -70,11 +70,19 @@ impl ConnectionsFile {
         {
             read_connection_settings(&mut t, reader, &mut defaults);
             read_call_settings(&mut t, reader, &mut defaults);
-            for key in ["service", "address", "endpoints", "methods", "service_config"] {
+            for key in [
+                "service",
+                "address",
+                "endpoints",
+                "methods",
+                "service_config",
+            ] {
                 if let Some(misplaced) = t.get(key) {
                     reader.push(
-                        Diagnostic::error(format!("`{key}` belongs to a target, not to [defaults]"))
-                            .with_help("move it under [targets.NAME]"),
+                        Diagnostic::error(format!(
+                            "`{key}` belongs to a target, not to [defaults]"
+                        ))
+                        .with_help("move it under [targets.NAME]"),
                         misplaced.value.span(),
                     );
                 }
@@ -117,7 +125,9 @@ impl ConnectionsFile {
 
 fn check_identifier(name: &str, what: &str, first_upper: bool) -> Result<(), InvalidValue> {
     let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || (!first_upper && c == '_'));
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || (!first_upper && c == '_'));
     if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
@@ -128,7 +138,12 @@ fn check_identifier(name: &str, what: &str, first_upper: bool) -> Result<(), Inv
     }
 }
 
-fn read_target(reader: &mut Reader, name: &str, name_span: Range<usize>, field: &Field<'_, '_>) -> Option<TargetTable> {
+fn read_target(
+    reader: &mut Reader,
+    name: &str,
+    name_span: Range<usize>,
+    field: &Field<'_, '_>,
+) -> Option<TargetTable> {
     if let Err(e) = check_identifier(name, "target name", false) {
         reader.push(
             Diagnostic::error(format!("invalid target name `{name}`"))
@@ -144,7 +159,12 @@ fn read_target(reader: &mut Reader, name: &str, name_span: Range<usize>, field: 
             s.split('.')
                 .try_for_each(|part| check_identifier(part, "proto name", false))
                 .map(|()| s.to_owned())
-                .map_err(|e| InvalidValue::new(e.problem, "write the fully qualified service name, e.g. \"payments.v1.Payments\""))
+                .map_err(|e| {
+                    InvalidValue::new(
+                        e.problem,
+                        "write the fully qualified service name, e.g. \"payments.v1.Payments\"",
+                    )
+                })
         });
     }
     read_endpoints(&mut t, reader, &mut layer, name_span.clone());
@@ -163,7 +183,10 @@ fn read_target(reader: &mut Reader, name: &str, name_span: Range<usize>, field: 
             if let Err(e) = check_identifier(method.get_ref(), "method name", false) {
                 reader.invalid(&method_field, e);
             }
-            let Some(mut m) = reader.table(&method_field, "{ timeout = \"2s\", retry = false }") else { continue };
+            let Some(mut m) = reader.table(&method_field, "{ timeout = \"2s\", retry = false }")
+            else {
+                continue;
+            };
             let mut method_layer = Layer::default();
             read_call_settings(&mut m, reader, &mut method_layer);
             m.finish(reader);
@@ -187,7 +210,12 @@ fn read_target(reader: &mut Reader, name: &str, name_span: Range<usize>, field: 
     })
 }
 
-fn read_endpoints(t: &mut Table<'_, '_>, reader: &mut Reader, layer: &mut Layer, target_span: Range<usize>) {
+fn read_endpoints(
+    t: &mut Table<'_, '_>,
+    reader: &mut Reader,
+    layer: &mut Layer,
+    target_span: Range<usize>,
+) {
     let address = t.get("address");
     let endpoints = t.get("endpoints");
     match (address, endpoints) {
@@ -197,15 +225,24 @@ fn read_endpoints(t: &mut Table<'_, '_>, reader: &mut Reader, layer: &mut Layer,
             e.span(),
         ),
         (Some(a), None) => {
-            layer.endpoints = reader.parsed(&a, "\"payments.internal:8443\"", Address::parse).map(|s| Sourced::new(vec![s.value], s.origin));
+            layer.endpoints = reader
+                .parsed(&a, "\"payments.internal:8443\"", Address::parse)
+                .map(|s| Sourced::new(vec![s.value], s.origin));
         }
         (None, Some(e)) => {
             let DeValue::Array(items) = e.value.get_ref() else {
-                reader.wrong_type(&e, "an array of addresses", "[\"10.0.0.1:8443\", \"10.0.0.2:8443\"]");
+                reader.wrong_type(
+                    &e,
+                    "an array of addresses",
+                    "[\"10.0.0.1:8443\", \"10.0.0.2:8443\"]",
+                );
                 return;
             };
             if items.is_empty() {
-                reader.invalid(&e, InvalidValue::new("no endpoints", "list at least one address"));
+                reader.invalid(
+                    &e,
+                    InvalidValue::new("no endpoints", "list at least one address"),
+                );
                 return;
             }
             let mut list = Vec::new();
@@ -219,7 +256,8 @@ fn read_endpoints(t: &mut Table<'_, '_>, reader: &mut Reader, layer: &mut Layer,
                 match reader.parsed(&item_field, "\"10.0.0.1:8443\"", Address::parse) {
                     Some(a) if list.contains(&a.value) => {
                         valid = false;
-                        reader.invalid(&item_field, InvalidValue::new("listed twice", "remove one"));
+                        reader
+                            .invalid(&item_field, InvalidValue::new("listed twice", "remove one"));
                     }
                     Some(a) => list.push(a.value),
                     None => valid = false,
@@ -247,9 +285,22 @@ fn read_raw_service_config(
     target: &Table<'_, '_>,
     has_methods: bool,
 ) {
-    let Some(json) = reader.string(f, "'''{\"methodConfig\": [...]}'''") else { return };
-    for key in ["retry", "hedging", "retry_throttling", "timeout", "wait_for_ready", "methods"] {
-        let written = if key == "methods" { has_methods } else { target.entries.contains_key(key) };
+    let Some(json) = reader.string(f, "'''{\"methodConfig\": [...]}'''") else {
+        return;
+    };
+    for key in [
+        "retry",
+        "hedging",
+        "retry_throttling",
+        "timeout",
+        "wait_for_ready",
+        "methods",
+    ] {
+        let written = if key == "methods" {
+            has_methods
+        } else {
+            target.entries.contains_key(key)
+        };
         if written {
             reader.push(
                 Diagnostic::error(format!("`{}` has both `service_config` and `{key}`", target.path))
@@ -286,7 +337,10 @@ fn json_offset_map(source: &str, span: Range<usize>, json: &str) -> Option<usize
     let raw = source.get(span.clone())?;
     for quote in ["'''", "\"\"\"", "'", "\""] {
         if let Some(inner) = raw.strip_prefix(quote).and_then(|s| s.strip_suffix(quote)) {
-            let (skip, inner) = match inner.strip_prefix("\r\n").or_else(|| inner.strip_prefix('\n')) {
+            let (skip, inner) = match inner
+                .strip_prefix("\r\n")
+                .or_else(|| inner.strip_prefix('\n'))
+            {
                 Some(rest) if quote.len() == 3 => (inner.len() - rest.len(), rest),
                 _ => (0, inner),
             };

@@ -13,7 +13,9 @@ use crate::layer::{ByteCount, Layer, PolicyKind};
 use crate::model::{IdentitySource, ServerAuthorization};
 use crate::preset::{DEFAULT_INITIAL_SYNC_TIMEOUT, Preset};
 use crate::provenance::Sourced;
-use crate::service_config::{MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT, RetryThrottling, truncate_token_ratio};
+use crate::service_config::{
+    MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT, RetryThrottling, truncate_token_ratio,
+};
 use crate::value::{InvalidValue, SpiffeId, TrustDomain, parse_byte_size};
 
 /// gRFC A8: clients may not ping more often than every 10 seconds.
@@ -72,15 +74,21 @@ pub(crate) fn read_connection_settings(t: &mut Table<'_, '_>, r: &mut Reader, la
 /// Settings of calls: allowed in `[defaults]`, targets and methods.
 pub(crate) fn read_call_settings(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let Some(f) = t.get("timeout") {
-        layer.timeout = r.duration(&f, Duration::ZERO).map(|d| Sourced::new(Some(d.value), d.origin));
+        layer.timeout = r
+            .duration(&f, Duration::ZERO)
+            .map(|d| Sourced::new(Some(d.value), d.origin));
     }
     if let Some(f) = t.get("wait_for_ready") {
         layer.wait_for_ready = r.boolean(&f);
     }
     let retry = t.get("retry");
     let hedging = t.get("hedging");
-    let retry_on = retry.as_ref().is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
-    let hedging_on = hedging.as_ref().is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
+    let retry_on = retry
+        .as_ref()
+        .is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
+    let hedging_on = hedging
+        .as_ref()
+        .is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
     if let (true, true, Some(h)) = (retry_on, hedging_on, &hedging) {
         r.push(
             Diagnostic::error(format!("`{}` has both `retry` and `hedging`", t.path))
@@ -131,7 +139,10 @@ fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySo
         };
         return Some(r.sourced(source, f));
     }
-    let mut t = r.table(f, "\"spiffe\" or { source = \"spiffe\", endpoint = \"unix:/run/spire/agent.sock\" }")?;
+    let mut t = r.table(
+        f,
+        "\"spiffe\" or { source = \"spiffe\", endpoint = \"unix:/run/spire/agent.sock\" }",
+    )?;
     let source_field = t.get("source");
     let kind = match &source_field {
         Some(sf) => r.string(sf, "\"spiffe\"").map(str::to_owned),
@@ -160,7 +171,10 @@ fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySo
     let source = match kind.as_deref() {
         Some("spiffe") => {
             t.known(&["endpoint", "initial_sync_timeout"]);
-            let endpoint = t.get("endpoint").and_then(|ef| r.string(&ef, "\"unix:/run/spire/agent.sock\"").map(str::to_owned));
+            let endpoint = t.get("endpoint").and_then(|ef| {
+                r.string(&ef, "\"unix:/run/spire/agent.sock\"")
+                    .map(str::to_owned)
+            });
             let timeout = t
                 .get("initial_sync_timeout")
                 .and_then(|tf| r.duration(&tf, Duration::ZERO))
@@ -181,8 +195,12 @@ fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySo
             })
         }
         Some("dev") => {
-            let id = t.get("id").and_then(|idf| r.parsed(&idf, "\"spiffe://example.org/client\"", SpiffeId::parse));
-            Some(IdentitySource::Dev { id: id.map(|i| i.value) })
+            let id = t
+                .get("id")
+                .and_then(|idf| r.parsed(&idf, "\"spiffe://example.org/client\"", SpiffeId::parse));
+            Some(IdentitySource::Dev {
+                id: id.map(|i| i.value),
+            })
         }
         Some("plaintext") => Some(IdentitySource::Plaintext),
         Some(other) => {
@@ -213,18 +231,21 @@ fn read_server_authorization(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut 
         );
         return;
     }
-    let Some(f) = written.into_iter().next() else { return };
+    let Some(f) = written.into_iter().next() else {
+        return;
+    };
     let authorization = match f.key {
         "server_id" => r
             .parsed(&f, "\"spiffe://example.org/payments\"", SpiffeId::parse)
             .map(|id| ServerAuthorization::Ids(Cow::Owned(vec![id.value]))),
-        "server_ids" => string_list(&f, r, SpiffeId::parse).map(|ids| ServerAuthorization::Ids(Cow::Owned(ids))),
+        "server_ids" => {
+            string_list(&f, r, SpiffeId::parse).map(|ids| ServerAuthorization::Ids(Cow::Owned(ids)))
+        }
         "server_trust_domain" => r
             .parsed(&f, "\"example.org\"", TrustDomain::parse)
             .map(|td| ServerAuthorization::TrustDomains(Cow::Owned(vec![td.value]))),
-        "server_trust_domains" => {
-            string_list(&f, r, TrustDomain::parse).map(|tds| ServerAuthorization::TrustDomains(Cow::Owned(tds)))
-        }
+        "server_trust_domains" => string_list(&f, r, TrustDomain::parse)
+            .map(|tds| ServerAuthorization::TrustDomains(Cow::Owned(tds))),
         _ => match r.boolean(&f) {
             Some(b) if b.value => Some(ServerAuthorization::Any),
             Some(_) => {
@@ -253,7 +274,10 @@ fn string_list<T: PartialEq>(
         return None;
     };
     if items.is_empty() {
-        r.invalid(f, InvalidValue::new("the list is empty", "list at least one"));
+        r.invalid(
+            f,
+            InvalidValue::new("the list is empty", "list at least one"),
+        );
         return None;
     }
     let mut out = Vec::new();
@@ -277,7 +301,12 @@ fn string_list<T: PartialEq>(
 }
 
 fn read_backoff(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
-    let Some(mut t) = r.table(f, "{ base = \"1s\", multiplier = 1.6, jitter = 0.2, max = \"120s\" }") else { return };
+    let Some(mut t) = r.table(
+        f,
+        "{ base = \"1s\", multiplier = 1.6, jitter = 0.2, max = \"120s\" }",
+    ) else {
+        return;
+    };
     if let Some(bf) = t.get("base") {
         layer.backoff_base = r.duration(&bf, Duration::ZERO);
     }
@@ -286,7 +315,10 @@ fn read_backoff(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
             if m >= 1.0 {
                 Ok(m)
             } else {
-                Err(InvalidValue::new(format!("{m} is less than 1"), "the multiplier must be at least 1 (1.6 is gRPC's default)"))
+                Err(InvalidValue::new(
+                    format!("{m} is less than 1"),
+                    "the multiplier must be at least 1 (1.6 is gRPC's default)",
+                ))
             }
         });
     }
@@ -295,7 +327,10 @@ fn read_backoff(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
             if (0.0..=1.0).contains(&j) {
                 Ok(j)
             } else {
-                Err(InvalidValue::new(format!("{j} is outside 0..=1"), "jitter is a fraction from 0 to 1 (0.2 is gRPC's default)"))
+                Err(InvalidValue::new(
+                    format!("{j} is outside 0..=1"),
+                    "jitter is a fraction from 0 to 1 (0.2 is gRPC's default)",
+                ))
             }
         });
     }
@@ -317,7 +352,9 @@ fn read_keepalive(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         }
         _ => {}
     }
-    let Some(mut t) = r.table(f, "{ time = \"30s\", timeout = \"10s\" } or \"off\"") else { return };
+    let Some(mut t) = r.table(f, "{ time = \"30s\", timeout = \"10s\" } or \"off\"") else {
+        return;
+    };
     layer.keepalive_enabled = Some(r.sourced(true, f));
     if let Some(tf) = t.get("time") {
         layer.keepalive_time = r.duration(&tf, Duration::ZERO).and_then(|d| {
@@ -379,7 +416,9 @@ fn byte_count(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<ByteCount>> {
 
 fn read_message_size(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let DeValue::Table(_) = f.value.get_ref() {
-        let Some(mut t) = r.table(f, "{ send = \"4MiB\", recv = \"16MiB\" }") else { return };
+        let Some(mut t) = r.table(f, "{ send = \"4MiB\", recv = \"16MiB\" }") else {
+            return;
+        };
         if let Some(sf) = t.get("send") {
             layer.max_send_message_size = byte_count(&sf, r);
         }
@@ -401,7 +440,9 @@ fn read_pool(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         }
         return;
     }
-    let Some(mut t) = r.table(f, "{ size = 8 } or true") else { return };
+    let Some(mut t) = r.table(f, "{ size = 8 } or true") else {
+        return;
+    };
     layer.pool_enabled = Some(r.sourced(true, f));
     let why = "connections per endpoint";
     if let Some(sf) = t.get("size") {
@@ -429,7 +470,9 @@ fn read_health_check(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         layer.health_check = Some(r.sourced(on.then(String::new), f));
         return;
     }
-    let Some(mut t) = r.table(f, "true or { service = \"payments.v1.Payments\" }") else { return };
+    let Some(mut t) = r.table(f, "true or { service = \"payments.v1.Payments\" }") else {
+        return;
+    };
     let service = match t.get("service") {
         Some(sf) => r.string(&sf, "\"payments.v1.Payments\"").map(str::to_owned),
         None => Some(String::new()),
@@ -443,7 +486,9 @@ fn read_retry_throttling(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         layer.retry_throttling = Some(r.sourced(None, f));
         return;
     }
-    let Some(mut t) = r.table(f, "{ max_tokens = 10, token_ratio = 0.1 }") else { return };
+    let Some(mut t) = r.table(f, "{ max_tokens = 10, token_ratio = 0.1 }") else {
+        return;
+    };
     let max_tokens = match t.get("max_tokens") {
         Some(mf) => r.integer(&mf, 1..=MAX_TOKENS_LIMIT, "gRFC A6 bounds the token bucket"),
         None => missing(r, f, "max_tokens", "max_tokens = 10"),
@@ -476,7 +521,8 @@ fn read_retry_throttling(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
 
 fn missing<T>(r: &mut Reader, f: &Field<'_, '_>, key: &str, example: &str) -> Option<T> {
     r.push(
-        Diagnostic::error(format!("`{}` is missing `{key}`", f.path)).with_help(format!("add {example}")),
+        Diagnostic::error(format!("`{}` is missing `{key}`", f.path))
+            .with_help(format!("add {example}")),
         f.span(),
     );
     None
@@ -495,18 +541,27 @@ fn positive_number(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<f64>> {
         if m > 0.0 {
             Ok(m)
         } else {
-            Err(InvalidValue::new(format!("{m} is not greater than 0"), "write e.g. 2.0"))
+            Err(InvalidValue::new(
+                format!("{m} is not greater than 0"),
+                "write e.g. 2.0",
+            ))
         }
     })
 }
 
 fn read_retry(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let DeValue::Boolean(on) = f.value.get_ref() {
-        let kind = if *on { PolicyKind::Retry } else { PolicyKind::Off };
+        let kind = if *on {
+            PolicyKind::Retry
+        } else {
+            PolicyKind::Off
+        };
         layer.policy = Some(r.sourced(kind, f));
         return;
     }
-    let Some(mut t) = r.table(f, "{ max_attempts = 3 } or false") else { return };
+    let Some(mut t) = r.table(f, "{ max_attempts = 3 } or false") else {
+        return;
+    };
     layer.policy = Some(r.sourced(PolicyKind::Retry, f));
     if let Some(af) = t.get("max_attempts") {
         layer.retry_max_attempts = attempts(&af, r);
@@ -528,11 +583,17 @@ fn read_retry(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
 
 fn read_hedging(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let DeValue::Boolean(on) = f.value.get_ref() {
-        let kind = if *on { PolicyKind::Hedging } else { PolicyKind::Off };
+        let kind = if *on {
+            PolicyKind::Hedging
+        } else {
+            PolicyKind::Off
+        };
         layer.policy = Some(r.sourced(kind, f));
         return;
     }
-    let Some(mut t) = r.table(f, "{ max_attempts = 3, hedging_delay = \"50ms\" }") else { return };
+    let Some(mut t) = r.table(f, "{ max_attempts = 3, hedging_delay = \"50ms\" }") else {
+        return;
+    };
     layer.policy = Some(r.sourced(PolicyKind::Hedging, f));
     if let Some(af) = t.get("max_attempts") {
         layer.hedging_max_attempts = attempts(&af, r);

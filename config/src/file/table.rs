@@ -159,7 +159,11 @@ impl Reader {
         );
     }
 
-    pub(crate) fn string<'v>(&mut self, field: &'v Field<'_, '_>, example: &str) -> Option<&'v str> {
+    pub(crate) fn string<'v>(
+        &mut self,
+        field: &'v Field<'_, '_>,
+        example: &str,
+    ) -> Option<&'v str> {
         match field.value.get_ref() {
             DeValue::String(s) => Some(s),
             _ => {
@@ -197,7 +201,11 @@ impl Reader {
     }
 
     /// A duration that must be greater than `at_least` (exclusive when zero).
-    pub(crate) fn duration(&mut self, field: &Field<'_, '_>, at_least: Duration) -> Option<Sourced<Duration>> {
+    pub(crate) fn duration(
+        &mut self,
+        field: &Field<'_, '_>,
+        at_least: Duration,
+    ) -> Option<Sourced<Duration>> {
         let value = self.parsed(field, "\"10s\"", parse_duration)?;
         check_minimum(self, field, value.value, at_least)?;
         Some(value)
@@ -231,14 +239,22 @@ impl Reader {
             return None;
         };
         let number = i128::from_str_radix(int.as_str(), int.radix()).ok();
-        match number.and_then(|n| u32::try_from(n).ok()).filter(|n| range.contains(n)) {
+        match number
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| range.contains(n))
+        {
             Some(n) => Some(self.sourced(n, field)),
             None => {
                 self.invalid(
                     field,
                     InvalidValue::new(
                         format!("{int} is out of range"),
-                        format!("`{}` goes from {} to {}: {why}", field.key, range.start(), range.end()),
+                        format!(
+                            "`{}` goes from {} to {}: {why}",
+                            field.key,
+                            range.start(),
+                            range.end()
+                        ),
                     ),
                 );
                 None
@@ -254,7 +270,9 @@ impl Reader {
     ) -> Option<Sourced<f64>> {
         let number = match field.value.get_ref() {
             DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
-            DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .map(|n| n as f64),
             _ => {
                 self.wrong_type(field, "a number", "1.5");
                 return None;
@@ -262,7 +280,9 @@ impl Reader {
         };
         let checked = number
             .filter(|n| n.is_finite())
-            .ok_or_else(|| InvalidValue::new("not a finite number", "write a plain number such as 1.5"))
+            .ok_or_else(|| {
+                InvalidValue::new("not a finite number", "write a plain number such as 1.5")
+            })
             .and_then(check);
         match checked {
             Ok(n) => Some(self.sourced(n, field)),
@@ -274,7 +294,11 @@ impl Reader {
     }
 
     /// An array of status codes, names or numbers; `OK` and duplicates rejected.
-    pub(crate) fn codes(&mut self, field: &Field<'_, '_>, may_be_empty: bool) -> Option<Sourced<Vec<Code>>> {
+    pub(crate) fn codes(
+        &mut self,
+        field: &Field<'_, '_>,
+        may_be_empty: bool,
+    ) -> Option<Sourced<Vec<Code>>> {
         let DeValue::Array(items) = field.value.get_ref() else {
             self.wrong_type(field, "an array of status codes", "[\"UNAVAILABLE\"]");
             return None;
@@ -282,7 +306,10 @@ impl Reader {
         if items.is_empty() && !may_be_empty {
             self.invalid(
                 field,
-                InvalidValue::new("the list is empty", "list at least one status code, e.g. [\"UNAVAILABLE\"]"),
+                InvalidValue::new(
+                    "the list is empty",
+                    "list at least one status code, e.g. [\"UNAVAILABLE\"]",
+                ),
             );
             return None;
         }
@@ -326,7 +353,11 @@ impl Reader {
     }
 
     /// The entries of a table value, or a type error.
-    pub(crate) fn table<'a, 'i>(&mut self, field: &Field<'a, 'i>, example: &str) -> Option<Table<'a, 'i>> {
+    pub(crate) fn table<'a, 'i>(
+        &mut self,
+        field: &Field<'a, 'i>,
+        example: &str,
+    ) -> Option<Table<'a, 'i>> {
         match field.value.get_ref() {
             DeValue::Table(entries) => Some(Table::new(entries, field.path.clone())),
             _ => {
@@ -337,15 +368,27 @@ impl Reader {
     }
 }
 
-fn check_minimum(reader: &mut Reader, field: &Field<'_, '_>, value: Duration, at_least: Duration) -> Option<()> {
-    let ok = if at_least.is_zero() { !value.is_zero() } else { value >= at_least };
+fn check_minimum(
+    reader: &mut Reader,
+    field: &Field<'_, '_>,
+    value: Duration,
+    at_least: Duration,
+) -> Option<()> {
+    let ok = if at_least.is_zero() {
+        !value.is_zero()
+    } else {
+        value >= at_least
+    };
     if ok {
         return Some(());
     }
     let help = if at_least.is_zero() {
         "it must be greater than 0".to_owned()
     } else {
-        format!("it must be at least {}", crate::value::format_duration(at_least))
+        format!(
+            "it must be at least {}",
+            crate::value::format_duration(at_least)
+        )
     };
     reader.invalid(field, InvalidValue::new("too short", help));
     None

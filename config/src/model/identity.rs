@@ -93,7 +93,11 @@ pub enum ServerAuthorization {
 impl fmt::Display for ServerAuthorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn list<T: fmt::Display>(items: &[T]) -> String {
-            items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(T::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         }
         match self {
             ServerAuthorization::Any => f.write_str("any server of the trust bundle"),

@@ -32,7 +32,13 @@ pub struct JsonProblem {
 }
 
 const TOP_KEYS: &[&str] = &["methodConfig", "retryThrottling"];
-const METHOD_KEYS: &[&str] = &["name", "timeout", "waitForReady", "retryPolicy", "hedgingPolicy"];
+const METHOD_KEYS: &[&str] = &[
+    "name",
+    "timeout",
+    "waitForReady",
+    "retryPolicy",
+    "hedgingPolicy",
+];
 const NAME_KEYS: &[&str] = &["service", "method"];
 const RETRY_KEYS: &[&str] = &[
     "maxAttempts",
@@ -46,11 +52,26 @@ const THROTTLING_KEYS: &[&str] = &["maxTokens", "tokenRatio"];
 
 /// Keys grpc-go knows that ephemos configures elsewhere, and where.
 const ELSEWHERE: &[(&str, &str)] = &[
-    ("loadBalancingConfig", "ephemos picks connections itself: configure `pool`"),
-    ("loadBalancingPolicy", "ephemos picks connections itself: configure `pool`"),
-    ("healthCheckConfig", "configure `health_check` in connections.toml"),
-    ("maxRequestMessageBytes", "configure `max_message_size` in connections.toml"),
-    ("maxResponseMessageBytes", "configure `max_message_size` in connections.toml"),
+    (
+        "loadBalancingConfig",
+        "ephemos picks connections itself: configure `pool`",
+    ),
+    (
+        "loadBalancingPolicy",
+        "ephemos picks connections itself: configure `pool`",
+    ),
+    (
+        "healthCheckConfig",
+        "configure `health_check` in connections.toml",
+    ),
+    (
+        "maxRequestMessageBytes",
+        "configure `max_message_size` in connections.toml",
+    ),
+    (
+        "maxResponseMessageBytes",
+        "configure `max_message_size` in connections.toml",
+    ),
 ];
 
 impl ServiceConfig {
@@ -82,7 +103,11 @@ impl ServiceConfig {
         let config = match &parsed.value {
             Some(value) => reader.service_config(value),
             None => {
-                reader.report(0..text.len(), "the service config is empty", "write a JSON object");
+                reader.report(
+                    0..text.len(),
+                    "the service config is empty",
+                    "write a JSON object",
+                );
                 None
             }
         };
@@ -275,9 +300,10 @@ impl Reader {
         let max_attempts = self.required(value, object, "retryPolicy", "maxAttempts", |r, v| {
             r.max_attempts(v)
         });
-        let initial_backoff = self.required(value, object, "retryPolicy", "initialBackoff", |r, v| {
-            r.positive_duration(v, "initialBackoff")
-        });
+        let initial_backoff =
+            self.required(value, object, "retryPolicy", "initialBackoff", |r, v| {
+                r.positive_duration(v, "initialBackoff")
+            });
         let max_backoff = self.required(value, object, "retryPolicy", "maxBackoff", |r, v| {
             r.positive_duration(v, "maxBackoff")
         });
@@ -287,13 +313,21 @@ impl Reader {
                 if m > 0.0 {
                     Some(m)
                 } else {
-                    r.report(range, "`backoffMultiplier` must be greater than 0", "e.g. 2.0");
+                    r.report(
+                        range,
+                        "`backoffMultiplier` must be greater than 0",
+                        "e.g. 2.0",
+                    );
                     None
                 }
             });
-        let codes = self.required(value, object, "retryPolicy", "retryableStatusCodes", |r, v| {
-            r.codes(v, "retryableStatusCodes", false)
-        });
+        let codes = self.required(
+            value,
+            object,
+            "retryPolicy",
+            "retryableStatusCodes",
+            |r, v| r.codes(v, "retryableStatusCodes", false),
+        );
         Some(RetryPolicy {
             max_attempts: max_attempts?,
             initial_backoff: initial_backoff?,
@@ -399,7 +433,11 @@ impl Reader {
         {
             return Some((parsed, range_of(value)));
         }
-        self.report(range_of(value), format!("`{key}` must be a number"), "write a JSON number");
+        self.report(
+            range_of(value),
+            format!("`{key}` must be a number"),
+            "write a JSON number",
+        );
         None
     }
 
@@ -407,7 +445,11 @@ impl Reader {
         if let Value::StringLit(s) = value {
             return Some(s.value.to_string());
         }
-        self.report(range_of(value), format!("`{key}` must be a string"), "write a JSON string");
+        self.report(
+            range_of(value),
+            format!("`{key}` must be a string"),
+            "write a JSON string",
+        );
         None
     }
 
@@ -415,7 +457,11 @@ impl Reader {
         if let Value::BooleanLit(b) = value {
             return Some(b.value);
         }
-        self.report(range_of(value), format!("`{key}` must be true or false"), "write true or false");
+        self.report(
+            range_of(value),
+            format!("`{key}` must be true or false"),
+            "write true or false",
+        );
         None
     }
 
@@ -436,7 +482,11 @@ impl Reader {
     fn positive_duration(&mut self, value: &Value<'_>, key: &str) -> Option<Duration> {
         let duration = self.duration(value)?;
         if duration.is_zero() {
-            self.report(range_of(value), format!("`{key}` must be greater than 0"), "e.g. \"0.1s\"");
+            self.report(
+                range_of(value),
+                format!("`{key}` must be greater than 0"),
+                "e.g. \"0.1s\"",
+            );
             return None;
         }
         Some(duration)
@@ -481,7 +531,11 @@ impl Reader {
                 }
                 Ok(code) if codes.contains(&code) => {
                     ok = false;
-                    self.report(range_of(element), format!("`{code}` is listed twice"), "remove one");
+                    self.report(
+                        range_of(element),
+                        format!("`{code}` is listed twice"),
+                        "remove one",
+                    );
                 }
                 Ok(code) => codes.push(code),
                 Err(e) => {
@@ -528,7 +582,9 @@ mod tests {
         let config = ServiceConfig::parse_json(REFERENCE).unwrap();
         let mc = &config.method_configs[0];
         assert_eq!(mc.names[0], MethodName::ALL);
-        let Some(CallPolicy::Retry(retry)) = &mc.policy else { panic!("{mc:?}") };
+        let Some(CallPolicy::Retry(retry)) = &mc.policy else {
+            panic!("{mc:?}")
+        };
         assert_eq!(retry.max_attempts, 4);
         assert_eq!(retry.max_backoff, Duration::from_secs(15));
         assert_eq!(retry.backoff_multiplier, 1.8);
@@ -569,37 +625,91 @@ mod tests {
         };
         let json = config.to_json();
         assert_eq!(ServiceConfig::parse_json(&json), Ok(config.clone()));
-        assert_eq!(ServiceConfig::parse_json(&config.to_json_compact()), Ok(config));
+        assert_eq!(
+            ServiceConfig::parse_json(&config.to_json_compact()),
+            Ok(config)
+        );
     }
 
     #[test]
     fn rejects_what_grpc_go_rejects_each_with_its_place() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"methodConfig": [{"name": [{"method": "M"}]}]}"#, "empty `service` cannot be combined @{\"method\": \"M\"}"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}]}, {"name": [{"service": "s"}]}]}"#, "configured twice"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "timeout": "1.0000000001s"}]}"#, "at most 9 fractional digits"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "timeout": "5"}]}"#, "must end in `s`"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 1, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#, "`maxAttempts` must be a whole number from 2 to 5 @1"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 7, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#, "@7"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0s", "maxBackoff": "1s", "backoffMultiplier": 0, "retryableStatusCodes": []}}]}"#, "`initialBackoff` must be greater than 0"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["OK"]}}]}"#, "`OK` cannot be listed @\"OK\""),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2}}]}"#, "missing `initialBackoff`"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {}, "hedgingPolicy": {}}]}"#, "not both"),
-            (r#"{"retryThrottling": {"maxTokens": 1001, "tokenRatio": 0.1}}"#, "from 1 to 1000 @1001"),
-            (r#"{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.0001}}"#, "`tokenRatio` must be greater than 0"),
+            (
+                r#"{"methodConfig": [{"name": [{"method": "M"}]}]}"#,
+                "empty `service` cannot be combined @{\"method\": \"M\"}",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}]}, {"name": [{"service": "s"}]}]}"#,
+                "configured twice",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "timeout": "1.0000000001s"}]}"#,
+                "at most 9 fractional digits",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "timeout": "5"}]}"#,
+                "must end in `s`",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 1, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#,
+                "`maxAttempts` must be a whole number from 2 to 5 @1",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 7, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#,
+                "@7",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2, "initialBackoff": "0s", "maxBackoff": "1s", "backoffMultiplier": 0, "retryableStatusCodes": []}}]}"#,
+                "`initialBackoff` must be greater than 0",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["OK"]}}]}"#,
+                "`OK` cannot be listed @\"OK\"",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2}}]}"#,
+                "missing `initialBackoff`",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {}, "hedgingPolicy": {}}]}"#,
+                "not both",
+            ),
+            (
+                r#"{"retryThrottling": {"maxTokens": 1001, "tokenRatio": 0.1}}"#,
+                "from 1 to 1000 @1001",
+            ),
+            (
+                r#"{"retryThrottling": {"maxTokens": 10, "tokenRatio": 0.0001}}"#,
+                "`tokenRatio` must be greater than 0",
+            ),
             (r#"{"methodConfg": []}"#, "did you mean `methodConfig`?"),
-            (r#"{"methodConfig": [], "methodConfig": []}"#, "appears twice"),
+            (
+                r#"{"methodConfig": [], "methodConfig": []}"#,
+                "appears twice",
+            ),
             (r#"{"loadBalancingConfig": []}"#, "not supported"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}],}]}"#, "invalid JSON"),
-            (r#"{"methodConfig": [{"timeout": "1s"}]}"#, "applies to no method"),
-            (r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILBLE"]}}]}"#, "did you mean `UNAVAILABLE`?"),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}],}]}"#,
+                "invalid JSON",
+            ),
+            (
+                r#"{"methodConfig": [{"timeout": "1s"}]}"#,
+                "applies to no method",
+            ),
+            (
+                r#"{"methodConfig": [{"name": [{"service": "s"}], "retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILBLE"]}}]}"#,
+                "did you mean `UNAVAILABLE`?",
+            ),
         ];
         for (json, expected) in cases {
             let found = problems(json);
             let joined = found.join(" | ");
             let (message, at) = expected.split_once(" @").unwrap_or((expected, ""));
             assert!(
-                found.iter().any(|p| p.contains(message) && p.ends_with(&format!("@{at}")) || (at.is_empty() && p.contains(message))),
+                found
+                    .iter()
+                    .any(|p| p.contains(message) && p.ends_with(&format!("@{at}"))
+                        || (at.is_empty() && p.contains(message))),
                 "{json}\nexpected {expected:?}, found {joined}"
             );
         }

@@ -77,7 +77,11 @@ struct WireThrottling {
 impl<'a> From<&'a ServiceConfig> for Wire<'a> {
     fn from(config: &'a ServiceConfig) -> Self {
         Wire {
-            method_config: config.method_configs.iter().map(WireMethodConfig::from).collect(),
+            method_config: config
+                .method_configs
+                .iter()
+                .map(WireMethodConfig::from)
+                .collect(),
             retry_throttling: config.retry_throttling.map(|t| WireThrottling {
                 max_tokens: t.max_tokens,
                 token_ratio: t.token_ratio,
@@ -95,7 +99,11 @@ impl<'a> From<&'a MethodConfig> for WireMethodConfig<'a> {
                     initial_backoff: format_proto_duration(p.initial_backoff),
                     max_backoff: format_proto_duration(p.max_backoff),
                     backoff_multiplier: p.backoff_multiplier,
-                    retryable_status_codes: p.retryable_status_codes.iter().map(|c| c.name()).collect(),
+                    retryable_status_codes: p
+                        .retryable_status_codes
+                        .iter()
+                        .map(|c| c.name())
+                        .collect(),
                 }),
                 None,
             ),
@@ -104,7 +112,11 @@ impl<'a> From<&'a MethodConfig> for WireMethodConfig<'a> {
                 Some(WireHedging {
                     max_attempts: p.max_attempts,
                     hedging_delay: format_proto_duration(p.hedging_delay),
-                    non_fatal_status_codes: p.non_fatal_status_codes.iter().map(|c| c.name()).collect(),
+                    non_fatal_status_codes: p
+                        .non_fatal_status_codes
+                        .iter()
+                        .map(|c| c.name())
+                        .collect(),
                 }),
             ),
             None => (None, None),

@@ -41,7 +41,10 @@ impl Address {
         if let Some(rest) = text.strip_prefix("unix:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() {
-                return Err(InvalidValue::new("a unix socket address needs a path", HELP));
+                return Err(InvalidValue::new(
+                    "a unix socket address needs a path",
+                    HELP,
+                ));
             }
             return Ok(Address::Unix {
                 path: Cow::Owned(path.to_owned()),
@@ -121,7 +124,9 @@ fn check_host(host: &str) -> Result<(), InvalidValue> {
     }
     let valid_label = |label: &str| {
         (1..=63).contains(&label.len())
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
@@ -160,7 +165,10 @@ mod tests {
             ("payments.internal:8443", "payments.internal:8443"),
             ("127.0.0.1:50051", "127.0.0.1:50051"),
             ("[::1]:50051", "[::1]:50051"),
-            ("dns:///payments.internal:8443", "dns:///payments.internal:8443"),
+            (
+                "dns:///payments.internal:8443",
+                "dns:///payments.internal:8443",
+            ),
             ("dns:payments:1", "dns:///payments:1"),
             ("unix:/run/app.sock", "unix:/run/app.sock"),
             ("unix:///run/app.sock", "unix:/run/app.sock"),

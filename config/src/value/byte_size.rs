@@ -44,7 +44,7 @@ pub fn parse_byte_size(text: &str) -> Result<u64, InvalidValue> {
 /// Formats a size with the largest binary unit that divides it ("4MiB", "1500B").
 pub fn format_byte_size(bytes: u64) -> String {
     for (name, multiplier) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= multiplier && bytes % multiplier == 0 {
+        if bytes >= multiplier && bytes.is_multiple_of(multiplier) {
             return format!("{}{name}", bytes / multiplier);
         }
     }
@@ -62,7 +62,12 @@ mod tests {
         assert_eq!(parse_byte_size("512KiB"), Ok(512 << 10));
         assert_eq!(parse_byte_size("1_000"), Ok(1000));
         assert_eq!(parse_byte_size("2MB"), Ok(2_000_000));
-        assert!(parse_byte_size("4 parsecs").unwrap_err().problem.contains("unit"));
+        assert!(
+            parse_byte_size("4 parsecs")
+                .unwrap_err()
+                .problem
+                .contains("unit")
+        );
         assert!(parse_byte_size("MiB").is_err());
         assert!(parse_byte_size("99999999999999999999GiB").is_err());
     }

@@ -52,7 +52,12 @@ mod tests {
         assert!(err.help.contains("500ms"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("off").is_err());
-        assert!(parse_optional_duration("of").unwrap_err().help.contains("\"off\""));
+        assert!(
+            parse_optional_duration("of")
+                .unwrap_err()
+                .help
+                .contains("\"off\"")
+        );
     }
 
     #[test]

@@ -107,7 +107,8 @@ impl fmt::Display for SpiffeId {
 }
 
 fn check_trust_domain(name: &str) -> Result<(), InvalidValue> {
-    let help = "a trust domain name uses lowercase letters, digits, `.`, `-` and `_`, e.g. `example.org`";
+    let help =
+        "a trust domain name uses lowercase letters, digits, `.`, `-` and `_`, e.g. `example.org`";
     if name.is_empty() {
         return Err(InvalidValue::new("the trust domain is empty", help));
     }
@@ -136,7 +137,8 @@ fn check_trust_domain(name: &str) -> Result<(), InvalidValue> {
 }
 
 fn check_path(path: &str) -> Result<(), InvalidValue> {
-    let help = "path segments are non-empty, not `.` or `..`, and use letters, digits, `.`, `-` and `_`";
+    let help =
+        "path segments are non-empty, not `.` or `..`, and use letters, digits, `.`, `-` and `_`";
     if path.is_empty() {
         return Ok(());
     }
@@ -145,7 +147,10 @@ fn check_path(path: &str) -> Result<(), InvalidValue> {
     }
     for segment in path[1..].split('/') {
         if segment.is_empty() {
-            return Err(InvalidValue::new("the path has an empty segment (`//`)", help));
+            return Err(InvalidValue::new(
+                "the path has an empty segment (`//`)",
+                help,
+            ));
         }
         if segment == "." || segment == ".." {
             return Err(InvalidValue::new(
@@ -207,7 +212,10 @@ mod tests {
 
     #[test]
     fn trust_domains_accept_both_forms() {
-        assert_eq!(TrustDomain::parse("example.org").unwrap().as_str(), "example.org");
+        assert_eq!(
+            TrustDomain::parse("example.org").unwrap().as_str(),
+            "example.org"
+        );
         assert_eq!(
             TrustDomain::parse("spiffe://example.org").unwrap().as_str(),
             "example.org"

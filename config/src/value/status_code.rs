@@ -55,7 +55,9 @@ impl Code {
 
     /// The code with this number, if there is one.
     pub fn from_number(number: i64) -> Option<Code> {
-        Code::ALL.into_iter().find(|c| i64::from(c.number()) == number)
+        Code::ALL
+            .into_iter()
+            .find(|c| i64::from(c.number()) == number)
     }
 
     /// Parses a name (case-insensitive, e.g. `unavailable`) or a number (`14`).
