@@ -381,6 +381,16 @@ fn addresses() {
         "both `address` and `endpoints`",
         "[\"127.0.0.2:1\"]",
     );
+    let endpoints = |list: &str| {
+        format!("[defaults]\ntrust_domain = \"example.org\"\n[targets.t]\nendpoints = {list}\n")
+    };
+    assert!(errors(&endpoints("[]"))[0].contains("the list is empty"));
+    let twice = errors(&endpoints("[\"h:1\", \"h:2\", \"h:1\"]"));
+    assert!(
+        twice[0].contains("listed twice") && twice[0].ends_with("@ \"h:1\""),
+        "{twice:?}"
+    );
+    assert!(errors(&endpoints("[\"h:1\", \"[::1]:2\"]")).is_empty());
 }
 
 #[test]

@@ -8,7 +8,7 @@ pub(crate) use table::Reader;
 
 use std::ops::Range;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use crate::diagnostic::Diagnostic;
 use crate::layer::Layer;
@@ -230,42 +230,12 @@ fn read_endpoints(
                 .map(|s| Sourced::new(vec![s.value], s.origin));
         }
         (None, Some(e)) => {
-            let DeValue::Array(items) = e.value.get_ref() else {
-                reader.wrong_type(
-                    &e,
-                    "an array of addresses",
-                    "[\"10.0.0.1:8443\", \"10.0.0.2:8443\"]",
-                );
-                return;
-            };
-            if items.is_empty() {
-                reader.invalid(
-                    &e,
-                    InvalidValue::new("no endpoints", "list at least one address"),
-                );
-                return;
-            }
-            let mut list = Vec::new();
-            let mut valid = true;
-            for item in items.iter() {
-                let item_field = Field {
-                    path: e.path.clone(),
-                    key: "endpoints",
-                    value: item,
-                };
-                match reader.parsed(&item_field, "\"10.0.0.1:8443\"", Address::parse) {
-                    Some(a) if list.contains(&a.value) => {
-                        valid = false;
-                        reader
-                            .invalid(&item_field, InvalidValue::new("listed twice", "remove one"));
-                    }
-                    Some(a) => list.push(a.value),
-                    None => valid = false,
-                }
-            }
-            if valid {
-                layer.endpoints = Some(reader.sourced(list, &e));
-            }
+            let example = "[\"10.0.0.1:8443\", \"10.0.0.2:8443\"]";
+            layer.endpoints =
+                reader.list(&e, "an array of addresses", example, false, |r, item| {
+                    r.parsed(item, "\"10.0.0.1:8443\"", Address::parse)
+                        .map(|a| a.value)
+                });
         }
         (None, None) => reader.push(
             Diagnostic::error(format!("`{}` has no `address`", t.path))

@@ -269,35 +269,10 @@ fn string_list<T: PartialEq>(
     r: &mut Reader,
     parse: impl Fn(&str) -> Result<T, InvalidValue>,
 ) -> Option<Vec<T>> {
-    let DeValue::Array(items) = f.value.get_ref() else {
-        r.wrong_type(f, "an array of strings", "[\"...\"]");
-        return None;
-    };
-    if items.is_empty() {
-        r.invalid(
-            f,
-            InvalidValue::new("the list is empty", "list at least one"),
-        );
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut valid = true;
-    for item in items.iter() {
-        let item_field = Field {
-            path: f.path.clone(),
-            key: f.key,
-            value: item,
-        };
-        match r.parsed(&item_field, "\"...\"", &parse) {
-            Some(v) if out.contains(&v.value) => {
-                valid = false;
-                r.invalid(&item_field, InvalidValue::new("listed twice", "remove one"));
-            }
-            Some(v) => out.push(v.value),
-            None => valid = false,
-        }
-    }
-    valid.then_some(out)
+    r.list(f, "an array of strings", "[\"...\"]", false, |r, item| {
+        r.parsed(item, "\"...\"", &parse).map(|v| v.value)
+    })
+    .map(|list| list.value)
 }
 
 fn read_backoff(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {

@@ -293,63 +293,76 @@ impl Reader {
         }
     }
 
+    /// An array whose items `item` reads (reporting its own errors); an empty list
+    /// (unless allowed) and an item listed twice are errors too.
+    pub(crate) fn list<T: PartialEq>(
+        &mut self,
+        field: &Field<'_, '_>,
+        expected: &str,
+        example: &str,
+        may_be_empty: bool,
+        mut item: impl FnMut(&mut Self, &Field<'_, '_>) -> Option<T>,
+    ) -> Option<Sourced<Vec<T>>> {
+        let DeValue::Array(items) = field.value.get_ref() else {
+            self.wrong_type(field, expected, example);
+            return None;
+        };
+        if items.is_empty() && !may_be_empty {
+            let help = format!("list at least one, e.g. {example}");
+            self.invalid(field, InvalidValue::new("the list is empty", help));
+            return None;
+        }
+        let mut values = Vec::new();
+        let mut valid = true;
+        for value in items.iter() {
+            let item_field = Field {
+                path: field.path.clone(),
+                key: field.key,
+                value,
+            };
+            match item(self, &item_field) {
+                Some(v) if values.contains(&v) => {
+                    valid = false;
+                    self.invalid(&item_field, InvalidValue::new("listed twice", "remove one"));
+                }
+                Some(v) => values.push(v),
+                None => valid = false,
+            }
+        }
+        valid.then(|| self.sourced(values, field))
+    }
+
     /// An array of status codes, names or numbers; `OK` and duplicates rejected.
     pub(crate) fn codes(
         &mut self,
         field: &Field<'_, '_>,
         may_be_empty: bool,
     ) -> Option<Sourced<Vec<Code>>> {
-        let DeValue::Array(items) = field.value.get_ref() else {
-            self.wrong_type(field, "an array of status codes", "[\"UNAVAILABLE\"]");
-            return None;
-        };
-        if items.is_empty() && !may_be_empty {
-            self.invalid(
-                field,
-                InvalidValue::new(
-                    "the list is empty",
-                    "list at least one status code, e.g. [\"UNAVAILABLE\"]",
-                ),
-            );
-            return None;
-        }
-        let mut codes = Vec::new();
-        let mut valid = true;
-        for item in items.iter() {
-            let item_field = Field {
-                path: field.path.clone(),
-                key: field.key,
-                value: item,
-            };
-            let parsed = match item.get_ref() {
-                DeValue::String(s) => Code::parse(s),
-                DeValue::Integer(i) => Code::parse(i.as_str()),
-                _ => Err(InvalidValue::new(
-                    "a status code is a name or a number",
-                    "write \"UNAVAILABLE\" or 14",
-                )),
-            };
-            let problem = match parsed {
-                Ok(Code::Ok) => Some(InvalidValue::new(
-                    "`OK` cannot be listed",
-                    "a successful call is never retried; remove it",
-                )),
-                Ok(code) if codes.contains(&code) => Some(InvalidValue::new(
-                    format!("`{code}` is listed twice"),
-                    "remove one",
-                )),
-                Ok(code) => {
-                    codes.push(code);
-                    None
+        let example = "[\"UNAVAILABLE\"]";
+        self.list(
+            field,
+            "an array of status codes",
+            example,
+            may_be_empty,
+            |r, item| {
+                let parsed = match item.value.get_ref() {
+                    DeValue::String(s) => Code::parse(s),
+                    DeValue::Integer(i) => Code::parse(i.as_str()),
+                    _ => Err(InvalidValue::new(
+                        "a status code is a name or a number",
+                        "write \"UNAVAILABLE\" or 14",
+                    )),
                 }
-                Err(e) => Some(e),
-            };
-            if let Some(e) = problem {
-                valid = false;
-                self.invalid(&item_field, e);
-            }
-        }
-        valid.then(|| self.sourced(codes, field))
+                .and_then(|code| match code {
+                    Code::Ok => Err(InvalidValue::new(
+                        "`OK` cannot be listed",
+                        "a successful call is never retried; remove it",
+                    )),
+                    code => Ok(code),
+                });
+                parsed.map_err(|e| r.invalid(item, e)).ok()
+            },
+        )
     }
 
     /// The entries of a table value, or a type error.
