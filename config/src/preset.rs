@@ -7,7 +7,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::layer::{ByteCount, Layer, PolicyKind};
-use crate::model::IdentitySource;
+use crate::model::{
+    BackoffConfig, ConnectionConfig, IdentitySource, KeepaliveConfig, MessageSizeLimits,
+};
 use crate::provenance::{Origin, Sourced};
 use crate::value::{Code, InvalidValue};
 
@@ -152,6 +154,30 @@ impl Preset {
                 retry_backoff_multiplier: 2.0,
                 retry_codes: &[Code::Unavailable, Code::DeadlineExceeded],
                 dev_identity: false,
+            },
+        }
+    }
+
+    /// The dial settings of this preset, for a channel built without `connections.toml`.
+    pub const fn connection_config(self) -> ConnectionConfig {
+        let v = self.values();
+        ConnectionConfig {
+            connect_timeout: v.connect_timeout,
+            backoff: BackoffConfig {
+                base_delay: v.backoff_base,
+                multiplier: v.backoff_multiplier,
+                jitter: v.backoff_jitter,
+                max_delay: v.backoff_max,
+            },
+            keepalive: Some(KeepaliveConfig {
+                time: v.keepalive_time,
+                timeout: v.keepalive_timeout,
+                permit_without_stream: v.keepalive_permit_without_stream,
+            }),
+            idle_timeout: v.idle_timeout,
+            max_message_size: MessageSizeLimits {
+                send: v.max_message_size,
+                recv: v.max_message_size,
             },
         }
     }

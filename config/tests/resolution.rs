@@ -254,3 +254,13 @@ fn targets_keep_file_order_and_errors_leave_a_target_out() {
     assert_eq!(checked.target_names().collect::<Vec<_>>(), ["zeta", "mid"]);
     assert_eq!(checked.diagnostics.errors().count(), 1);
 }
+
+#[test]
+fn a_preset_alone_gives_the_same_dial_settings_as_a_bare_target() {
+    for preset in Preset::ALL {
+        let checked = resolve(&format!(
+            "[targets.t]\naddress = \"h:1\"\nserver_any = true\ntrust_domain = \"example.org\"\npreset = \"{preset}\"\n"
+        ));
+        assert_eq!(checked.target("t").unwrap().config.connection, preset.connection_config(), "{preset}");
+    }
+}

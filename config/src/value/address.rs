@@ -141,6 +141,23 @@ fn check_host(host: &str) -> Result<(), InvalidValue> {
     }
 }
 
+impl From<std::net::SocketAddr> for Address {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Address::Tcp {
+            host: Cow::Owned(addr.ip().to_string()),
+            port: addr.port(),
+        }
+    }
+}
+
+impl std::str::FromStr for Address {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Address::parse(text)
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

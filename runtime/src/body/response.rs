@@ -1,0 +1,81 @@
+//! The response body: receive-size limit, transport errors as gRPC statuses, and the
+//! call's in-flight guard (a stream is in flight until its body is dropped).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use tonic::Status;
+
+use crate::activity::CallGuard;
+use crate::error::status_of_transport_error;
+use crate::grpc_frames::MessageSizeCheck;
+
+pin_project! {
+    /// The body of a response received through an [`crate::Channel`].
+    pub struct ResponseBody {
+        #[pin]
+        inner: Option<Incoming>,
+        check: MessageSizeCheck,
+        target: Arc<str>,
+        guard: Option<CallGuard>,
+    }
+}
+
+impl ResponseBody {
+    pub(crate) fn new(inner: Incoming, limit: u32, target: Arc<str>, guard: CallGuard) -> Self {
+        Self {
+            inner: Some(inner),
+            check: MessageSizeCheck::new(limit),
+            target,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = match ready!(inner.poll_frame(cx)) {
+            None => None,
+            Some(Err(e)) => Some(Err(status_of_transport_error(this.target, &e))),
+            Some(Ok(frame)) => match frame.data_ref().map(|data| this.check.feed(data)) {
+                Some(Err(oversize)) => Some(Err(Status::resource_exhausted(format!(
+                    "target `{}`: response message of {} bytes is larger than the receive limit of {} bytes",
+                    this.target, oversize.length, oversize.limit
+                )))),
+                _ => Some(Ok(frame)),
+            },
+        };
+        if !matches!(result, Some(Ok(_))) {
+            // Done or failed: drop the stream (resetting it if unfinished) and end the call.
+            this.inner.set(None);
+            this.guard.take();
+        }
+        Poll::Ready(result)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}

@@ -1,0 +1,48 @@
+//! The channel's connectivity state, aggregated from its subchannels, and waiting for it
+//! to change. A [`StateWatcher`] does not keep the channel alive.
+
+use tokio::sync::watch;
+
+use crate::state::ConnectivityState;
+use crate::subchannel::View;
+
+/// Reads and waits on a channel's connectivity state.
+#[derive(Clone)]
+pub struct StateWatcher {
+    subchannels: Vec<watch::Receiver<View>>,
+    changed: watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for StateWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateWatcher").field("state", &self.state()).finish()
+    }
+}
+
+impl StateWatcher {
+    pub(crate) fn new(subchannels: Vec<watch::Receiver<View>>, changed: watch::Receiver<u64>) -> Self {
+        Self { subchannels, changed }
+    }
+
+    /// The current state: any READY subchannel makes the channel READY, else any
+    /// CONNECTING, else any TRANSIENT_FAILURE, else IDLE (SHUTDOWN once dropped).
+    pub fn state(&self) -> ConnectivityState {
+        ConnectivityState::aggregate(self.subchannels.iter().map(|s| s.borrow().state))
+    }
+
+    /// Returns at once if the state is not `from`; otherwise waits for the next change
+    /// and returns the new state (grpc-go's `WaitForStateChange`). Returns SHUTDOWN when
+    /// the channel is gone.
+    pub async fn wait_for_state_change(&mut self, from: ConnectivityState) -> ConnectivityState {
+        loop {
+            self.changed.borrow_and_update();
+            let now = self.state();
+            if now != from {
+                return now;
+            }
+            if self.changed.changed().await.is_err() {
+                return ConnectivityState::Shutdown;
+            }
+        }
+    }
+}

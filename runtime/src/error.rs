@@ -1,0 +1,105 @@
+//! Why a connection could not be made, and how failures become gRPC statuses.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+
+/// The boxed error type of the channel's `tower::Service` (always a [`Status`] inside).
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Why a connection attempt failed: which step, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The name did not resolve (DNS), or resolved to nothing.
+    #[error("cannot resolve {address}: {message}")]
+    Resolve {
+        /// The address as configured.
+        address: String,
+        /// The resolver's message.
+        message: String,
+    },
+    /// The TCP (or unix socket) connection failed.
+    #[error("cannot connect to {peer}: {message}")]
+    Transport {
+        /// The socket address or path dialled.
+        peer: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// The HTTP/2 handshake failed (the peer is not an HTTP/2 server, or closed).
+    #[error("HTTP/2 handshake with {peer} failed: {message}")]
+    Http2 {
+        /// The peer.
+        peer: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The attempt did not finish within its deadline.
+    #[error("connecting to {address} timed out after {after:?} ({step})")]
+    Timeout {
+        /// The address as configured.
+        address: String,
+        /// The attempt's deadline.
+        after: Duration,
+        /// The step it was in.
+        step: &'static str,
+    },
+    /// The channel was dropped.
+    #[error("the channel was shut down")]
+    Shutdown,
+}
+
+/// A status for a call that failed because of the channel, naming the target.
+pub(crate) fn status(code: Code, target: &str, message: impl std::fmt::Display) -> Status {
+    Status::new(code, format!("target `{target}`: {message}"))
+}
+
+/// The gRPC status of a transport failure seen by a call (PROTOCOL-HTTP2.md, "Errors"),
+/// with connection-level failures as UNAVAILABLE rather than hyper's UNKNOWN/CANCELLED.
+pub(crate) fn status_of_transport_error(target: &str, error: &(dyn StdError + 'static)) -> Status {
+    if let Some(status) = find::<Status>(error) {
+        return status.clone();
+    }
+    if let Some(h2) = find::<h2::Error>(error) {
+        if h2.is_go_away() || h2.is_io() {
+            return status(Code::Unavailable, target, format!("connection lost: {error}"));
+        }
+        if let Some(reason) = h2.reason() {
+            let code = match reason {
+                h2::Reason::REFUSED_STREAM => Code::Unavailable,
+                h2::Reason::CANCEL => Code::Cancelled,
+                h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+                h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+                _ => Code::Internal,
+            };
+            return status(code, target, format!("stream reset by the server: {error}"));
+        }
+    }
+    status(Code::Unavailable, target, format!("connection failed: {}", describe(error)))
+}
+
+/// The first error of type `E` in a `source()` chain.
+pub(crate) fn find<'a, E: StdError + 'static>(mut error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
+    loop {
+        if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        error = error.source()?;
+    }
+}
+
+/// An error and its sources, joined: hyper's own messages say little on their own.
+pub(crate) fn describe(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,70 @@
+//! # ephemos
+//!
+//! The ephemos runtime: a gRPC [`Channel`] for tonic clients that does what tonic's own
+//! channel does not: gRPC connection backoff, connectivity states with
+//! [`Channel::wait_for_state_change`], HTTP/2 keepalive per gRFC A8 (doubling the
+//! interval after GOAWAY `too_many_pings`), idle timeout, GOAWAY draining, message-size
+//! limits in both directions, and failures reported with the right gRPC status code.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use ephemos::{Channel, ConnectivityState};
+//!
+//! let channel = Channel::builder("127.0.0.1:50051".parse::<ephemos::Address>()?)
+//!     .target_name("echo")
+//!     .connect_lazy();                     // no I/O yet
+//! assert_eq!(channel.state(), ConnectivityState::Idle);
+//! channel.connect().await?;                // or just make a call
+//! // let mut client = EchoClient::new(channel.clone());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where it sits
+//!
+//! ```text
+//! Channel        tower::Service<http::Request<tonic::body::Body>>: the T of any tonic client
+//!  └ subchannel  one HTTP/2 connection (hyper) per endpoint: state, backoff, keepalive, idle
+//!    └ transport TCP (DNS, TCP_NODELAY) or unix socket
+//! ```
+//!
+//! Settings come from `ephemos-config` ([`ConnectionConfig`], [`TargetConfig`]), usually
+//! resolved from `connections.toml`; [`Channel::from_target`] takes a resolved target.
+//! Retries, pooling, SPIFFE mTLS and telemetry are layers still to come (see the
+//! project's DESIGN.md); until SPIFFE identity lands, a target whose identity needs TLS is
+//! refused rather than connected in plaintext.
+//!
+//! ## The model
+//!
+//! - **Lazy**: nothing connects before the first call or [`Channel::connect`].
+//! - **States**: IDLE → CONNECTING → READY; a failed attempt → TRANSIENT_FAILURE, then a
+//!   new attempt after the backoff; a lost connection, a GOAWAY or the idle timeout →
+//!   IDLE, and the next call reconnects. The channel's state aggregates its subchannels'.
+//! - **Backoff** (gRPC `connection-backoff.md`): the first retry after `base`, each next
+//!   `min(previous * multiplier, max)`, each +-jitter; an attempt's deadline is
+//!   `max(connect_timeout, backoff)`; READY (the server's SETTINGS arrived) resets it.
+//! - **Fail fast**: a call made while every subchannel is in TRANSIENT_FAILURE fails with
+//!   UNAVAILABLE carrying the last connect error, unless the method has `wait_for_ready`.
+//! - **Deadlines**: a call's `grpc-timeout` (or its method's `timeout`) bounds the wait
+//!   for a connection and for the response headers.
+
+mod activity;
+mod backoff;
+mod body;
+mod channel;
+mod error;
+mod frame_watch;
+mod grpc_frames;
+mod method_policy;
+mod state;
+mod subchannel;
+mod transport;
+
+pub use body::ResponseBody;
+pub use channel::{BuildError, Channel, ChannelBuilder, ResponseFuture, StateWatcher};
+pub use ephemos_config::model::{ConnectionConfig, TargetConfig};
+pub use ephemos_config::value::Address;
+pub use error::{BoxError, ConnectError};
+pub use state::ConnectivityState;
+
+/// The configuration model (re-exported `ephemos-config`).
+pub use ephemos_config as config;

@@ -1,0 +1,121 @@
+//! Per-method call settings from the service config, looked up by request path with
+//! gRPC's precedence: `service/method`, then `service`, then the default (`""`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ephemos_config::service_config::ServiceConfig;
+
+/// The settings the channel itself applies to a call (retry comes with the retry layer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MethodPolicy {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) wait_for_ready: bool,
+}
+
+/// Method policies by name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MethodPolicies {
+    by_name: HashMap<String, MethodPolicy>,
+}
+
+impl MethodPolicies {
+    pub(crate) fn new(config: &ServiceConfig) -> Self {
+        let mut by_name = HashMap::new();
+        for method_config in config.method_configs.iter() {
+            let policy = MethodPolicy {
+                timeout: method_config.timeout,
+                wait_for_ready: method_config.wait_for_ready.unwrap_or(false),
+            };
+            for name in method_config.names.iter() {
+                let key = match &name.method {
+                    Some(method) => format!("{}/{method}", name.service),
+                    None => name.service.to_string(),
+                };
+                // The first entry naming a method wins, as in gRPC.
+                by_name.entry(key).or_insert(policy);
+            }
+        }
+        Self { by_name }
+    }
+
+    /// The policy for a request path such as `/payments.v1.Payments/Charge`.
+    pub(crate) fn lookup(&self, path: &str) -> MethodPolicy {
+        let full = path.strip_prefix('/').unwrap_or(path);
+        let service = full.split_once('/').map_or(full, |(service, _)| service);
+        self.by_name
+            .get(full)
+            .or_else(|| self.by_name.get(service))
+            .or_else(|| self.by_name.get(""))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// Parses a `grpc-timeout` header value: up to 8 digits and a unit (H, M, S, m, u, n).
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// Formats a duration as a `grpc-timeout` value (millisecond precision, 8 digits max).
+pub(crate) fn format_grpc_timeout(timeout: Duration) -> String {
+    let millis = timeout.as_millis();
+    if millis < 100_000_000 {
+        format!("{millis}m")
+    } else {
+        format!("{}S", timeout.as_secs().min(99_999_999))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ephemos_config::check_str;
+
+    #[test]
+    fn method_then_service_then_default() {
+        let checked = check_str(
+            "c.toml",
+            r#"
+[targets.t]
+service = "p.v1.P"
+address = "h:1"
+server_any = true
+timeout = "10s"
+[targets.t.methods.Charge]
+timeout = "2s"
+wait_for_ready = true
+"#,
+        );
+        let policies = MethodPolicies::new(&checked.target("t").unwrap().config.service_config);
+        let s = Duration::from_secs;
+        assert_eq!(policies.lookup("/p.v1.P/Charge"), MethodPolicy { timeout: Some(s(2)), wait_for_ready: true });
+        assert_eq!(policies.lookup("/p.v1.P/Other"), MethodPolicy { timeout: Some(s(10)), wait_for_ready: false });
+        assert_eq!(policies.lookup("/other.Svc/X"), MethodPolicy::default());
+    }
+
+    #[test]
+    fn grpc_timeout_round_trips() {
+        assert_eq!(parse_grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("123456789S"), None);
+        assert_eq!(parse_grpc_timeout("5x"), None);
+        assert_eq!(parse_grpc_timeout("S"), None);
+        let d = Duration::from_millis(2500);
+        assert_eq!(parse_grpc_timeout(&format_grpc_timeout(d)), Some(d));
+    }
+}

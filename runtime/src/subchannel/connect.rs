@@ -1,0 +1,96 @@
+//! One connection attempt: dial, HTTP/2 handshake, and wait for the server's SETTINGS
+//! (the moment the connection is READY, as in grpc-go).
+
+use std::time::Duration;
+
+use ephemos_config::model::KeepaliveConfig;
+use ephemos_config::value::Address;
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::body::RequestBody;
+use crate::error::ConnectError;
+use crate::frame_watch::{FrameWatch, ServerFrame};
+use crate::transport;
+
+/// A connection whose server has sent its SETTINGS.
+pub(super) struct Established {
+    pub(super) sender: SendRequest<RequestBody>,
+    /// Frames the server sends from now on (GOAWAY, later SETTINGS).
+    pub(super) frames: mpsc::UnboundedReceiver<ServerFrame>,
+    /// Resolves when the connection ends, with hyper's error if it failed.
+    pub(super) closed: oneshot::Receiver<Result<(), hyper::Error>>,
+    pub(super) peer: String,
+}
+
+/// Makes one connection; the caller bounds the time it takes.
+pub(super) async fn establish(
+    address: &Address,
+    keepalive: Option<KeepaliveConfig>,
+    step: &mut &'static str,
+) -> Result<Established, ConnectError> {
+    *step = "dialing";
+    let transport = transport::dial(address).await?;
+    let peer = transport.peer();
+    let (io, mut frames) = FrameWatch::new(transport);
+
+    *step = "HTTP/2 handshake";
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder.timer(TokioTimer::new());
+    if let Some(keepalive) = keepalive {
+        builder
+            .keep_alive_interval(keepalive.time)
+            .keep_alive_timeout(keepalive.timeout)
+            .keep_alive_while_idle(keepalive.permit_without_stream);
+    }
+    let (sender, connection) = builder
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| ConnectError::Http2 {
+            peer: peer.clone(),
+            message: e.to_string(),
+        })?;
+    let (closed_tx, mut closed) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = closed_tx.send(connection.await);
+    });
+
+    *step = "waiting for the server's HTTP/2 SETTINGS";
+    let http2_error = |message: String| ConnectError::Http2 {
+        peer: peer.clone(),
+        message,
+    };
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(ServerFrame::Settings { .. }) => break,
+                Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
+                    return Err(http2_error(format!(
+                        "the server sent GOAWAY (code {error_code}, {:?}) before its SETTINGS",
+                        String::from_utf8_lossy(&debug_data)
+                    )));
+                }
+                None => return Err(http2_error("the connection closed before the server's SETTINGS".to_owned())),
+            },
+            result = &mut closed => {
+                let message = match result {
+                    Ok(Err(e)) => format!("the connection failed before the server's SETTINGS: {e}"),
+                    _ => "the server closed the connection before its SETTINGS (is it an HTTP/2 server?)".to_owned(),
+                };
+                return Err(http2_error(message));
+            }
+        }
+    }
+    Ok(Established {
+        sender,
+        frames,
+        closed,
+        peer,
+    })
+}
+
+/// The deadline of one attempt: `max(connect_timeout, current backoff)`.
+pub(super) fn attempt_deadline(connect_timeout: Duration, backoff: Duration) -> Duration {
+    connect_timeout.max(backoff)
+}

@@ -1,0 +1,213 @@
+//! The task that owns a subchannel's connection: connects when asked, backs off after a
+//! failure, publishes each state, closes on idle, drains on GOAWAY, and doubles the
+//! keepalive time after GOAWAY `too_many_pings` (gRFC A8).
+
+use std::sync::Arc;
+
+use ephemos_config::model::ConnectionConfig;
+use ephemos_config::value::Address;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::Shared;
+use super::connect::{Established, attempt_deadline, establish};
+use crate::activity::Activity;
+use crate::backoff::ConnectionBackoff;
+use crate::error::ConnectError;
+use crate::frame_watch::ServerFrame;
+use crate::state::ConnectivityState;
+
+/// HTTP/2 ENHANCE_YOUR_CALM.
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+pub(super) struct Settings {
+    pub(super) target: Arc<str>,
+    pub(super) address: Address,
+    pub(super) config: ConnectionConfig,
+    pub(super) activity: Arc<Activity>,
+}
+
+/// Why a READY connection stopped being used.
+enum ReadyEnd {
+    Shutdown,
+    IdleTimeout,
+    GoAway { error_code: u32, debug: String },
+    Lost(String),
+}
+
+/// Why the wait after a failed attempt ended.
+enum BackoffEnd {
+    Retry,
+    IdleTimeout,
+    Shutdown,
+}
+
+pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut backoff = ConnectionBackoff::new(settings.config.backoff);
+    let mut keepalive = settings.config.keepalive;
+    let target = &settings.target;
+    let address = &settings.address;
+    'idle: loop {
+        shared.publish(|v| {
+            v.state = ConnectivityState::Idle;
+            v.connection = None;
+        });
+        tokio::select! {
+            _ = shared.connect_requested.notified() => {}
+            _ = shutdown.changed() => break 'idle,
+        }
+        loop {
+            shared.publish(|v| v.state = ConnectivityState::Connecting);
+            let started = Instant::now();
+            let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
+            let mut step = "dialing";
+            let attempt = tokio::select! {
+                result = timeout(deadline, establish(address, keepalive, &mut step)) => result,
+                _ = shutdown.changed() => break 'idle,
+            };
+            let failure = match attempt {
+                Ok(Ok(established)) => {
+                    backoff.reset();
+                    tracing::debug!(%target, peer = %established.peer, "subchannel READY");
+                    shared.publish(|v| {
+                        v.state = ConnectivityState::Ready;
+                        v.connection = Some(established.sender.clone());
+                        v.last_error = None;
+                    });
+                    match run_ready(established, &mut shutdown, &settings).await {
+                        ReadyEnd::Shutdown => break 'idle,
+                        ReadyEnd::IdleTimeout => {
+                            tracing::debug!(%target, "idle timeout: connection closed");
+                        }
+                        ReadyEnd::GoAway { error_code, debug: reason_text } => {
+                            if error_code == ENHANCE_YOUR_CALM && reason_text == "too_many_pings" {
+                                if let Some(k) = &mut keepalive {
+                                    k.time = k.time.saturating_mul(2);
+                                    tracing::warn!(
+                                        %target,
+                                        keepalive_time = ?k.time,
+                                        "server sent GOAWAY too_many_pings: keepalive time doubled for new connections (gRFC A8)"
+                                    );
+                                }
+                            } else {
+                                tracing::debug!(%target, error_code, debug_data = %reason_text, "GOAWAY: draining");
+                            }
+                        }
+                        ReadyEnd::Lost(reason) => {
+                            tracing::info!(%target, %reason, "connection lost");
+                        }
+                    }
+                    continue 'idle;
+                }
+                Ok(Err(error)) => error,
+                Err(_) => ConnectError::Timeout {
+                    address: address.to_string(),
+                    after: deadline,
+                    step,
+                },
+            };
+            tracing::debug!(%target, error = %failure, "connection attempt failed");
+            shared.publish(|v| {
+                v.state = ConnectivityState::TransientFailure;
+                v.connection = None;
+                v.last_error = Some(failure);
+            });
+            let retry_at = started + backoff.next_delay();
+            match wait_backoff(retry_at, &mut shutdown, &settings).await {
+                BackoffEnd::Retry => {}
+                BackoffEnd::IdleTimeout => continue 'idle,
+                BackoffEnd::Shutdown => break 'idle,
+            }
+        }
+    }
+    shared.publish(|v| {
+        v.state = ConnectivityState::Shutdown;
+        v.connection = None;
+    });
+}
+
+/// When the idle timer fires, if it is on: now + timeout while calls are in flight.
+fn idle_deadline(settings: &Settings) -> Option<Instant> {
+    let timeout = settings.config.idle_timeout?;
+    Some(
+        settings
+            .activity
+            .idle_at(timeout)
+            .unwrap_or_else(|| Instant::now() + timeout),
+    )
+}
+
+fn is_idle(settings: &Settings) -> bool {
+    idle_deadline(settings).is_some_and(|at| at <= Instant::now()) && settings.activity.in_flight() == 0
+}
+
+async fn sleep_until_option(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_ready(mut conn: Established, shutdown: &mut watch::Receiver<bool>, settings: &Settings) -> ReadyEnd {
+    loop {
+        tokio::select! {
+            frame = conn.frames.recv() => match frame {
+                Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
+                    return ReadyEnd::GoAway {
+                        error_code,
+                        debug: String::from_utf8_lossy(&debug_data).into_owned(),
+                    };
+                }
+                Some(ServerFrame::Settings { .. }) => {}
+                // The IO was dropped: the connection is over, `closed` says how.
+                None => return ended(&mut conn).await,
+            },
+            result = &mut conn.closed => return lost(result),
+            _ = sleep_until_option(idle_deadline(settings)) => {
+                if is_idle(settings) {
+                    return ReadyEnd::IdleTimeout;
+                }
+            }
+            _ = shutdown.changed() => return ReadyEnd::Shutdown,
+        }
+    }
+}
+
+async fn ended(conn: &mut Established) -> ReadyEnd {
+    lost((&mut conn.closed).await)
+}
+
+fn lost(result: Result<Result<(), hyper::Error>, tokio::sync::oneshot::error::RecvError>) -> ReadyEnd {
+    ReadyEnd::Lost(match result {
+        Ok(Ok(())) => "the server closed the connection".to_owned(),
+        Ok(Err(e)) => crate::error::describe(&e),
+        Err(_) => "the connection task ended".to_owned(),
+    })
+}
+
+async fn wait_backoff(retry_at: Instant, shutdown: &mut watch::Receiver<bool>, settings: &Settings) -> BackoffEnd {
+    loop {
+        tokio::select! {
+            _ = sleep_until(retry_at) => return BackoffEnd::Retry,
+            _ = sleep_until_option(idle_deadline(settings)) => {
+                if is_idle(settings) {
+                    return BackoffEnd::IdleTimeout;
+                }
+            }
+            _ = shutdown.changed() => return BackoffEnd::Shutdown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempt_deadline_is_the_larger_of_timeout_and_backoff() {
+        let s = Duration::from_secs;
+        assert_eq!(attempt_deadline(s(20), s(1)), s(20));
+        assert_eq!(attempt_deadline(s(1), s(120)), s(120));
+    }
+}

@@ -1,0 +1,122 @@
+//! A subchannel: one HTTP/2 connection to one address, with its state machine
+//! (IDLE, CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN), connection backoff,
+//! keepalive, idle timeout and GOAWAY handling.
+//!
+//! A background task (the [driver](driver)) owns the connection's life; callers see it
+//! through a `watch` of [`View`]: the state, the live connection when READY, and the last
+//! connect error. Reading it is a clone of two `Arc`s; there is no lock shared between
+//! subchannels.
+
+mod connect;
+mod driver;
+
+use std::sync::Arc;
+
+use ephemos_config::model::ConnectionConfig;
+use ephemos_config::value::Address;
+use hyper::client::conn::http2::SendRequest;
+use tokio::sync::{Notify, watch};
+
+use crate::activity::Activity;
+use crate::body::RequestBody;
+use crate::error::ConnectError;
+use crate::state::ConnectivityState;
+
+/// What callers see of a subchannel.
+#[derive(Clone)]
+pub(crate) struct View {
+    pub(crate) state: ConnectivityState,
+    /// The connection, while READY.
+    pub(crate) connection: Option<SendRequest<RequestBody>>,
+    /// Why the last attempt failed, kept until the next attempt succeeds.
+    pub(crate) last_error: Option<ConnectError>,
+}
+
+struct Shared {
+    view: watch::Sender<View>,
+    connect_requested: Notify,
+    shutdown: watch::Sender<bool>,
+    /// Bumped on every state change of any subchannel of the channel.
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl Shared {
+    fn publish(&self, update: impl FnOnce(&mut View)) {
+        let mut changed = false;
+        self.view.send_modify(|view| {
+            let before = view.state;
+            update(view);
+            changed = view.state != before;
+        });
+        if changed {
+            self.changed.send_modify(|generation| *generation += 1);
+        }
+    }
+}
+
+/// The handle a channel keeps; dropping it shuts the subchannel down.
+pub(crate) struct Subchannel {
+    shared: Arc<Shared>,
+    view: watch::Receiver<View>,
+    address: Address,
+}
+
+impl Subchannel {
+    /// Creates the subchannel and its driver task; no I/O happens until a connection is
+    /// requested.
+    pub(crate) fn spawn(
+        target: Arc<str>,
+        address: Address,
+        config: ConnectionConfig,
+        activity: Arc<Activity>,
+        changed: Arc<watch::Sender<u64>>,
+    ) -> Self {
+        let (view_tx, view) = watch::channel(View {
+            state: ConnectivityState::Idle,
+            connection: None,
+            last_error: None,
+        });
+        let shared = Arc::new(Shared {
+            view: view_tx,
+            connect_requested: Notify::new(),
+            shutdown: watch::channel(false).0,
+            changed,
+        });
+        tokio::spawn(driver::run(
+            shared.clone(),
+            driver::Settings {
+                target,
+                address: address.clone(),
+                config,
+                activity,
+            },
+        ));
+        Self { shared, view, address }
+    }
+
+    /// The current view (a cheap clone).
+    pub(crate) fn view(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    /// A receiver of the view, for watchers that must not keep the channel alive.
+    pub(crate) fn watch(&self) -> watch::Receiver<View> {
+        self.view.clone()
+    }
+
+    /// Asks the driver to connect if it is IDLE (no effect otherwise).
+    pub(crate) fn request_connect(&self) {
+        self.shared.connect_requested.notify_one();
+    }
+
+    /// The address this subchannel connects to.
+    pub(crate) fn address(&self) -> &Address {
+        &self.address
+    }
+}
+
+impl Drop for Subchannel {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,188 @@
+//! The echo gRPC server: one method of each call kind, counting the calls it serves.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Generated code of `proto/echo.proto`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("echo.v1");
+}
+
+use pb::echo_server::{Echo, EchoServer as GeneratedServer};
+use pb::{EchoReply, EchoRequest};
+
+/// The service implementation; `name` is returned in every reply.
+#[derive(Clone)]
+pub struct EchoService {
+    name: String,
+    calls: Arc<AtomicUsize>,
+}
+
+impl EchoService {
+    fn reply(&self, request: &EchoRequest) -> EchoReply {
+        EchoReply {
+            message: request.message.clone(),
+            server: self.name.clone(),
+            padding: vec![0; request.reply_padding as usize].into(),
+        }
+    }
+}
+
+type ReplyStream = Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Echo for EchoService {
+    async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(self.reply(request.get_ref())))
+    }
+
+    type ServerStreamStream = ReplyStream;
+
+    async fn server_stream(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<Self::ServerStreamStream>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let request = request.into_inner();
+        let replies: Vec<Result<EchoReply, Status>> = (0..request.count)
+            .map(|i| {
+                let mut reply = self.reply(&request);
+                reply.message = format!("{} {i}", request.message);
+                Ok(reply)
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(replies))))
+    }
+
+    async fn client_stream(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoReply>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut stream = request.into_inner();
+        let mut messages = Vec::new();
+        while let Some(item) = stream.next().await {
+            messages.push(item?.message);
+        }
+        Ok(Response::new(EchoReply {
+            message: messages.join(","),
+            server: self.name.clone(),
+            padding: Default::default(),
+        }))
+    }
+
+    type BidiStream = ReplyStream;
+
+    async fn bidi(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<Self::BidiStream>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let service = self.clone();
+        let stream = request
+            .into_inner()
+            .map(move |item| item.map(|request| service.reply(&request)));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// A running echo server; dropping it (or [`EchoServer::stop`]) shuts it down.
+pub struct EchoServer {
+    addr: SocketAddr,
+    calls: Arc<AtomicUsize>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EchoServer {
+    /// Starts a server named `name` on `127.0.0.1:0`.
+    pub async fn start(name: &str) -> EchoServer {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), name).await
+    }
+
+    /// Starts a server on a given address (to restart one on the same port).
+    pub async fn start_on(addr: SocketAddr, name: &str) -> EchoServer {
+        let listener = bind_retrying(addr).await;
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service = EchoService {
+            name: name.to_owned(),
+            calls: calls.clone(),
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = GeneratedServer::new(service)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        let task = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(server)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        EchoServer {
+            addr,
+            calls,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Calls served so far, counted by the server.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Stops the server and waits until it has, closing every connection.
+    pub async fn stop(mut self) {
+        self.stop_now().await;
+    }
+
+    async fn stop_now(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // Graceful shutdown waits for open connections; do not let a test hang on one.
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds, retrying briefly: a port just released can take a moment to be free again.
+pub(crate) async fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    let mut last = None;
+    for _ in 0..100 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("cannot bind {addr}: {last:?}");
+}
