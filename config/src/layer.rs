@@ -19,6 +19,8 @@ pub(crate) enum PolicyKind {
     Retry,
     Hedging,
     Off,
+    /// `hedging = false`: hedging below becomes no policy; retry below stays.
+    NotHedging,
 }
 
 /// A message size in bytes, shown with units.
@@ -40,9 +42,18 @@ macro_rules! layer {
 
             /// Replaces every setting that `upper` sets.
             pub(crate) fn overlay(&mut self, upper: &Layer) {
+                let below = self.policy.clone();
                 $(if let Some(value) = &upper.$field {
                     self.$field = Some(value.clone());
                 })*
+                if let Some(not_hedging) = upper.policy.as_ref().filter(|p| p.value == PolicyKind::NotHedging) {
+                    self.policy = match below {
+                        Some(b) if b.value == PolicyKind::Hedging => {
+                            Some(Sourced::new(PolicyKind::Off, not_hedging.origin.clone()))
+                        }
+                        other => other,
+                    };
+                }
             }
 
             /// The settings this layer sets, as provenance lines, keys prefixed.
@@ -209,7 +220,7 @@ impl ShowValue for PolicyKind {
         match self {
             PolicyKind::Retry => "retry",
             PolicyKind::Hedging => "hedging",
-            PolicyKind::Off => "none",
+            PolicyKind::Off | PolicyKind::NotHedging => "none",
         }
         .to_owned()
     }
@@ -218,7 +229,7 @@ impl ShowValue for PolicyKind {
 impl ShowValue for Option<RetryThrottling> {
     fn show(&self) -> String {
         match self {
-            None => "off".to_owned(),
+            None => "false".to_owned(),
             Some(t) => format!(
                 "{{ max_tokens = {}, token_ratio = {:?} }}",
                 t.max_tokens, t.token_ratio

@@ -67,7 +67,8 @@ pub struct Setting {
     /// The setting's key as written in `connections.toml` (`pool.size`,
     /// `methods.Charge.timeout`).
     pub key: String,
-    /// The value as it would be written.
+    /// The value, written as in `connections.toml` where the key is one; settings that
+    /// several keys decide (`policy`, `server_authorization`, `identity`) are described.
     pub value: String,
     /// Where it came from.
     pub origin: Origin,

@@ -95,11 +95,11 @@ pub(crate) fn resolve_target(
         failed: false,
     };
     let endpoints = eff.endpoints.as_ref().map(|e| e.value.clone());
-    apply_pool_default(&mut eff);
+    apply_pool_switch(&mut eff);
     let connection = connection_config(&mut r, &eff);
     let pool = pool_config(&mut r, &mut eff);
     let (identity, server_authorization) = identity(&mut r, &mut eff, preset);
-    let service_config = service_config(&mut r, &eff, target);
+    let service_config = service_config(&mut r, &eff, &file.defaults, target);
     let config = TargetConfig {
         name: Cow::Owned(target.name.clone()),
         service: eff.service.as_ref().map(|s| Cow::Owned(s.value.clone())),
@@ -123,18 +123,21 @@ pub(crate) fn resolve_target(
     })
 }
 
-/// `pool = true` (or a pool table) without a size, over a preset without pooling,
-/// gives the reference's default of 5 connections.
-fn apply_pool_default(eff: &mut Layer) {
-    if let (Some(enabled), Some(size)) = (&eff.pool_enabled, &eff.pool_size)
-        && enabled.value
+/// The pool switch of the highest layer that has one decides: `pool = false` is one
+/// connection whatever lower layers sized; `pool = true` (or a pool table) without a
+/// written size, over a preset without pooling, gives the reference's 5 connections.
+fn apply_pool_switch(eff: &mut Layer) {
+    let Some(enabled) = eff.pool_enabled.clone() else {
+        return;
+    };
+    if !enabled.value {
+        eff.pool_size = Some(Sourced::new(1, enabled.origin.clone()));
+        eff.pool_max_size = Some(Sourced::new(1, enabled.origin));
+    } else if let Some(size) = &eff.pool_size
         && size.value == 1
         && !size.origin.is_written()
     {
-        eff.pool_size = Some(Sourced::new(
-            DEFAULT_POOL_SIZE_WHEN_ENABLED,
-            enabled.origin.clone(),
-        ));
+        eff.pool_size = Some(Sourced::new(DEFAULT_POOL_SIZE_WHEN_ENABLED, enabled.origin));
     }
 }
 
@@ -343,13 +346,14 @@ fn identity(
 fn service_config(
     r: &mut Resolver<'_>,
     eff: &Layer,
+    defaults: &Layer,
     target: &TargetTable,
 ) -> Option<ServiceConfig> {
     if let Some(raw) = &target.layer.service_config {
+        warn_ignored_defaults(r, defaults, &raw.origin);
         return Some(raw.value.clone());
     }
     let service = eff.service.as_ref().map(|s| s.value.clone());
-    let mut method_configs = Vec::new();
     let default_name = match &service {
         Some(s) => MethodName {
             service: Cow::Owned(s.clone()),
@@ -357,9 +361,11 @@ fn service_config(
         },
         None => MethodName::ALL,
     };
-    method_configs.push(method_config(r, eff, default_name, &target.layer)?);
+    // Every method is resolved, so each one's errors are reported.
+    let mut method_configs = vec![method_config(r, eff, default_name)];
     for method in &target.methods {
         let Some(service) = &service else {
+            let at = r.reader.origin(method.span.clone());
             r.error(
                 Diagnostic::error(format!(
                     "target `{}` configures methods but has no `service`",
@@ -367,9 +373,9 @@ fn service_config(
                 ))
                 .with_label("method of which service?")
                 .with_help("add service = \"package.Service\" to the target"),
-                Some(&r.reader.origin(method.span.clone())),
+                Some(&at),
             );
-            return None;
+            continue;
         };
         let mut method_eff = eff.clone();
         method_eff.overlay(&method.layer);
@@ -377,32 +383,53 @@ fn service_config(
             service: Cow::Owned(service.clone()),
             method: Some(Cow::Owned(method.name.clone())),
         };
-        method_configs.push(method_config(r, &method_eff, name, &method.layer)?);
+        method_configs.push(method_config(r, &method_eff, name));
     }
     Some(ServiceConfig {
-        method_configs: Cow::Owned(method_configs),
+        method_configs: Cow::Owned(method_configs.into_iter().collect::<Option<Vec<_>>>()?),
         retry_throttling: value(&eff.retry_throttling),
     })
 }
 
-fn method_config(
-    r: &mut Resolver<'_>,
-    eff: &Layer,
-    name: MethodName,
-    own: &Layer,
-) -> Option<MethodConfig> {
+/// A raw `service_config` replaces every call policy, so call settings of `[defaults]`
+/// do not reach the target: say so rather than drop them silently.
+fn warn_ignored_defaults(r: &mut Resolver<'_>, defaults: &Layer, raw: &Origin) {
+    let written = [
+        ("timeout", origin(&defaults.timeout)),
+        ("wait_for_ready", origin(&defaults.wait_for_ready)),
+        ("retry", origin(&defaults.policy)),
+        ("retry_throttling", origin(&defaults.retry_throttling)),
+    ];
+    for (key, at) in written {
+        if at.is_some_and(Origin::is_written) {
+            r.warn(
+                Diagnostic::warning(format!(
+                    "target `{}` ignores `{key}` of [defaults]",
+                    r.target_name
+                ))
+                .with_label("this raw service config replaces every call policy")
+                .with_help(format!("put `{key}` in the JSON if the target needs it")),
+                Some(raw),
+            );
+        }
+    }
+}
+
+fn method_config(r: &mut Resolver<'_>, eff: &Layer, name: MethodName) -> Option<MethodConfig> {
     let policy = match value(&eff.policy) {
-        PolicyKind::Off => None,
+        PolicyKind::Off | PolicyKind::NotHedging => None,
         PolicyKind::Retry => {
             let codes = value(&eff.retry_codes);
-            if let Some(written) = own.retry_codes.as_ref().filter(|c| c.origin.is_written())
+            // Warned once where the codes are written (the reader drops repeats), for
+            // every layer a user writes: [defaults], target or method.
+            if let Some(written) = eff.retry_codes.as_ref().filter(|c| c.origin.is_written())
                 && let Some(risky) = codes
                     .iter()
                     .find(|c| matches!(c, Code::DeadlineExceeded | Code::Aborted))
             {
                 let at = written.origin.clone();
                 r.warn(
-                    Diagnostic::warning(format!("`{}` retries {risky}", name.path()))
+                    Diagnostic::warning(format!("retrying {risky} can run a call twice"))
                         .with_label("the failed attempt may have run on the server")
                         .with_help("retry DEADLINE_EXCEEDED and ABORTED only for idempotent methods; set retry = false on the others"),
                     Some(&at),

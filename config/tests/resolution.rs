@@ -261,6 +261,76 @@ fn a_preset_alone_gives_the_same_dial_settings_as_a_bare_target() {
         let checked = resolve(&format!(
             "[targets.t]\naddress = \"h:1\"\nserver_any = true\ntrust_domain = \"example.org\"\npreset = \"{preset}\"\n"
         ));
-        assert_eq!(checked.target("t").unwrap().config.connection, preset.connection_config(), "{preset}");
+        assert_eq!(
+            checked.target("t").unwrap().config.connection,
+            preset.connection_config(),
+            "{preset}"
+        );
     }
+}
+
+#[test]
+fn hedging_false_leaves_retry_alone() {
+    let checked = resolve(
+        "[defaults]\ntrust_domain = \"example.org\"\n\
+         [targets.a]\naddress = \"h:1\"\nservice = \"p.P\"\nretry = { max_attempts = 3 }\nhedging = false\n\
+         [targets.a.methods.M]\nhedging = false\n\
+         [targets.h]\naddress = \"h:1\"\nservice = \"p.P\"\nhedging = { max_attempts = 2 }\n\
+         [targets.h.methods.M]\nhedging = false\n",
+    );
+    let configs = &checked
+        .target("a")
+        .unwrap()
+        .config
+        .service_config
+        .method_configs;
+    for config in configs.iter() {
+        let Some(CallPolicy::Retry(retry)) = &config.policy else {
+            panic!("{config:?}")
+        };
+        assert_eq!(retry.max_attempts, 3);
+    }
+    let hedged = &checked
+        .target("h")
+        .unwrap()
+        .config
+        .service_config
+        .method_configs;
+    assert!(matches!(hedged[0].policy, Some(CallPolicy::Hedging(_))));
+    assert_eq!(
+        hedged[1].policy, None,
+        "hedging = false over hedging is no policy"
+    );
+}
+
+#[test]
+fn the_highest_pool_switch_wins() {
+    let checked = resolve(
+        "[defaults]\ntrust_domain = \"example.org\"\npool = false\n\
+         [targets.on]\naddress = \"h:1\"\npool = true\n",
+    );
+    let on = checked.target("on").unwrap();
+    assert_eq!((on.config.pool.size, on.config.pool.max_size), (5, 5));
+    let checked = resolve(
+        "[defaults]\ntrust_domain = \"example.org\"\npool = { size = 4, max_size = 8 }\n\
+         [targets.off]\naddress = \"h:1\"\npool = false\n",
+    );
+    let off = checked.target("off").unwrap();
+    assert_eq!((off.config.pool.size, off.config.pool.max_size), (1, 1));
+    assert_eq!(line_of(origin_of(off, "pool.max_size")), 6);
+}
+
+#[test]
+fn token_ratio_keeps_exactly_three_decimals() {
+    let checked = resolve(
+        "[targets.t]\naddress = \"h:1\"\nserver_any = true\nretry_throttling = { max_tokens = 5, token_ratio = 1.005 }\n",
+    );
+    let throttling = checked
+        .target("t")
+        .unwrap()
+        .config
+        .service_config
+        .retry_throttling
+        .unwrap();
+    assert_eq!(throttling.token_ratio, 1.005);
 }

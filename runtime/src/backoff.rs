@@ -72,7 +72,10 @@ mod tests {
         let mut expected = 1.0f64;
         for _ in 0..20 {
             let delay = backoff.next_delay().as_secs_f64();
-            assert!(delay >= expected * 0.8 - 1e-9 && delay <= expected * 1.2 + 1e-9, "{delay} vs {expected}");
+            assert!(
+                delay >= expected * 0.8 - 1e-9 && delay <= expected * 1.2 + 1e-9,
+                "{delay} vs {expected}"
+            );
             expected = (expected * 1.6).min(120.0);
         }
     }

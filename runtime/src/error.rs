@@ -63,7 +63,11 @@ pub(crate) fn status_of_transport_error(target: &str, error: &(dyn StdError + 's
     }
     if let Some(h2) = find::<h2::Error>(error) {
         if h2.is_go_away() || h2.is_io() {
-            return status(Code::Unavailable, target, format!("connection lost: {error}"));
+            return status(
+                Code::Unavailable,
+                target,
+                format!("connection lost: {error}"),
+            );
         }
         if let Some(reason) = h2.reason() {
             let code = match reason {
@@ -76,11 +80,17 @@ pub(crate) fn status_of_transport_error(target: &str, error: &(dyn StdError + 's
             return status(code, target, format!("stream reset by the server: {error}"));
         }
     }
-    status(Code::Unavailable, target, format!("connection failed: {}", describe(error)))
+    status(
+        Code::Unavailable,
+        target,
+        format!("connection failed: {}", describe(error)),
+    )
 }
 
 /// The first error of type `E` in a `source()` chain.
-pub(crate) fn find<'a, E: StdError + 'static>(mut error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
+pub(crate) fn find<'a, E: StdError + 'static>(
+    mut error: &'a (dyn StdError + 'static),
+) -> Option<&'a E> {
     loop {
         if let Some(found) = error.downcast_ref::<E>() {
             return Some(found);

@@ -57,17 +57,20 @@ impl FrameParser {
         while !bytes.is_empty() {
             if self.header_len < 9 {
                 let take = (9 - self.header_len).min(bytes.len());
-                self.header[self.header_len..self.header_len + take].copy_from_slice(&bytes[..take]);
+                self.header[self.header_len..self.header_len + take]
+                    .copy_from_slice(&bytes[..take]);
                 self.header_len += take;
                 bytes = &bytes[take..];
                 if self.header_len < 9 {
                     return;
                 }
                 let h = self.header;
-                self.remaining = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+                self.remaining =
+                    (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
                 self.kind = h[3];
                 self.flags = h[4];
-                let interesting = self.kind == FRAME_GOAWAY || (self.kind == FRAME_SETTINGS && self.flags & FLAG_ACK == 0);
+                let interesting = self.kind == FRAME_GOAWAY
+                    || (self.kind == FRAME_SETTINGS && self.flags & FLAG_ACK == 0);
                 self.capture = interesting.then(Vec::new);
             }
             let take = self.remaining.min(bytes.len());
@@ -92,8 +95,10 @@ impl FrameParser {
                 .chunks_exact(6)
                 .filter(|s| u16::from_be_bytes([s[0], s[1]]) == SETTINGS_MAX_CONCURRENT_STREAMS)
                 .map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]))
-                .last();
-            return ServerFrame::Settings { max_concurrent_streams };
+                .next_back();
+            return ServerFrame::Settings {
+                max_concurrent_streams,
+            };
         }
         let word = |i: usize| {
             payload
@@ -133,7 +138,11 @@ impl<T> FrameWatch<T> {
 }
 
 impl<T: AsyncRead> AsyncRead for FrameWatch<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.project();
         let before = buf.filled().len();
         let result = this.inner.poll_read(cx, buf);
@@ -148,7 +157,11 @@ impl<T: AsyncRead> AsyncRead for FrameWatch<T> {
 }
 
 impl<T: AsyncWrite> AsyncWrite for FrameWatch<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.project().inner.poll_write(cx, buf)
     }
 
@@ -179,7 +192,17 @@ mod tests {
 
     fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
         let len = payload.len();
-        let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags, 0, 0, 0, 0];
+        let mut out = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            flags,
+            0,
+            0,
+            0,
+            0,
+        ];
         out.extend_from_slice(payload);
         out
     }

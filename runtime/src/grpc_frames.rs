@@ -32,7 +32,9 @@ impl MessageSizeCheck {
     pub(crate) fn feed(&mut self, mut chunk: &[u8]) -> Result<(), Oversize> {
         while !chunk.is_empty() {
             if self.remaining > 0 {
-                let skip = chunk.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                let skip = chunk
+                    .len()
+                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
                 chunk = &chunk[skip..];
                 self.remaining -= skip as u64;
                 continue;
@@ -42,7 +44,12 @@ impl MessageSizeCheck {
             self.header_len += take;
             chunk = &chunk[take..];
             if self.header_len == 5 {
-                let length = u32::from_be_bytes([self.header[1], self.header[2], self.header[3], self.header[4]]);
+                let length = u32::from_be_bytes([
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                    self.header[4],
+                ]);
                 self.header_len = 0;
                 if length > self.limit {
                     return Err(Oversize {
@@ -81,6 +88,12 @@ mod tests {
         let mut strict = MessageSizeCheck::new(99);
         let (a, b) = bytes.split_at(17);
         assert_eq!(strict.feed(a), Ok(()));
-        assert_eq!(strict.feed(b), Err(Oversize { length: 100, limit: 99 }));
+        assert_eq!(
+            strict.feed(b),
+            Err(Oversize {
+                length: 100,
+                limit: 99
+            })
+        );
     }
 }

@@ -102,14 +102,29 @@ wait_for_ready = true
         );
         let policies = MethodPolicies::new(&checked.target("t").unwrap().config.service_config);
         let s = Duration::from_secs;
-        assert_eq!(policies.lookup("/p.v1.P/Charge"), MethodPolicy { timeout: Some(s(2)), wait_for_ready: true });
-        assert_eq!(policies.lookup("/p.v1.P/Other"), MethodPolicy { timeout: Some(s(10)), wait_for_ready: false });
+        assert_eq!(
+            policies.lookup("/p.v1.P/Charge"),
+            MethodPolicy {
+                timeout: Some(s(2)),
+                wait_for_ready: true
+            }
+        );
+        assert_eq!(
+            policies.lookup("/p.v1.P/Other"),
+            MethodPolicy {
+                timeout: Some(s(10)),
+                wait_for_ready: false
+            }
+        );
         assert_eq!(policies.lookup("/other.Svc/X"), MethodPolicy::default());
     }
 
     #[test]
     fn grpc_timeout_round_trips() {
-        assert_eq!(parse_grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_grpc_timeout("1500m"),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
         assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_grpc_timeout("123456789S"), None);

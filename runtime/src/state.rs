@@ -59,9 +59,18 @@ mod tests {
 
     #[test]
     fn aggregation_follows_the_design_order() {
-        assert_eq!(ConnectivityState::aggregate([Idle, TransientFailure, Ready]), Ready);
-        assert_eq!(ConnectivityState::aggregate([Idle, Connecting, TransientFailure]), Connecting);
-        assert_eq!(ConnectivityState::aggregate([Idle, TransientFailure]), TransientFailure);
+        assert_eq!(
+            ConnectivityState::aggregate([Idle, TransientFailure, Ready]),
+            Ready
+        );
+        assert_eq!(
+            ConnectivityState::aggregate([Idle, Connecting, TransientFailure]),
+            Connecting
+        );
+        assert_eq!(
+            ConnectivityState::aggregate([Idle, TransientFailure]),
+            TransientFailure
+        );
         assert_eq!(ConnectivityState::aggregate([Idle, Idle]), Idle);
         assert_eq!(ConnectivityState::aggregate([Shutdown, Idle]), Idle);
         assert_eq!(ConnectivityState::aggregate([Shutdown]), Shutdown);

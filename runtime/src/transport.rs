@@ -22,7 +22,9 @@ impl Transport {
     /// A readable name of the peer, for messages.
     pub(crate) fn peer(&self) -> String {
         match self {
-            Transport::Tcp(s) => s.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string()),
+            Transport::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| "?".to_owned(), |a| a.to_string()),
             Transport::Unix(_) => "unix socket".to_owned(),
         }
     }
@@ -73,7 +75,11 @@ pub(crate) async fn dial(address: &Address) -> Result<Transport, ConnectError> {
 }
 
 impl AsyncRead for Transport {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
@@ -82,7 +88,11 @@ impl AsyncRead for Transport {
 }
 
 impl AsyncWrite for Transport {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),

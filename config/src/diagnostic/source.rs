@@ -56,7 +56,11 @@ impl SourceFile {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let line_start = self.line_starts[line_index];
+        let mut line_start = self.line_starts[line_index];
+        // A byte-order mark is invisible in editors: columns on the first line skip it.
+        if line_index == 0 && self.text.starts_with('\u{feff}') && offset >= 3 {
+            line_start = 3;
+        }
         LineColumn {
             line: line_index + 1,
             column: self.text[line_start..offset].chars().count() + 1,
@@ -86,5 +90,8 @@ mod tests {
         // Past the end, and inside a multi-byte character, clamp instead of panicking.
         assert_eq!(file.line_column(999).line, 3);
         assert_eq!(file.line_column(8), LineColumn { line: 2, column: 2 });
+        let bom = SourceFile::new("c.toml", "\u{feff}a = 1\n");
+        assert_eq!(bom.line_column(3), LineColumn { line: 1, column: 1 });
+        assert_eq!(bom.line_column(7), LineColumn { line: 1, column: 5 });
     }
 }

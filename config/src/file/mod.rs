@@ -64,6 +64,9 @@ impl ConnectionsFile {
             );
         }
         let mut top = Table::new(document.get_ref(), "");
+        // Syntax errors are not counted as shared: recovery keeps the rest of the file, so
+        // the targets it reads are still checked.
+        let errors_before_defaults = reader.diagnostics.errors().count();
         let mut defaults = Layer::default();
         if let Some(f) = top.get("defaults")
             && let Some(mut t) = reader.table(&f, "a [defaults] table")
@@ -89,7 +92,7 @@ impl ConnectionsFile {
             }
             t.finish(reader);
         }
-        let has_shared_errors = reader.diagnostics.has_errors();
+        let has_shared_errors = reader.diagnostics.errors().count() > errors_before_defaults;
         let mut targets = Vec::new();
         if let Some(f) = top.get("targets")
             && let Some(t) = reader.table(&f, "[targets.NAME] tables")
@@ -123,11 +126,12 @@ impl ConnectionsFile {
     }
 }
 
-fn check_identifier(name: &str, what: &str, first_upper: bool) -> Result<(), InvalidValue> {
+/// A proto identifier: a letter or `_`, then letters, digits and `_`.
+fn check_identifier(name: &str, what: &str) -> Result<(), InvalidValue> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || (!first_upper && c == '_'));
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(())
     } else {
@@ -138,13 +142,34 @@ fn check_identifier(name: &str, what: &str, first_upper: bool) -> Result<(), Inv
     }
 }
 
+/// Rust's keywords (strict and reserved, all editions): a target name becomes an
+/// identifier in generated code, so it cannot be one of these.
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "async", "await", "abstract", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "Self", "static", "struct", "super", "trait", "true", "try", "type",
+    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+fn check_target_name(name: &str) -> Result<(), InvalidValue> {
+    check_identifier(name, "target name")?;
+    if name == "_" || RUST_KEYWORDS.contains(&name) {
+        return Err(InvalidValue::new(
+            format!("`{name}` is a Rust keyword"),
+            "choose another name",
+        ));
+    }
+    Ok(())
+}
+
 fn read_target(
     reader: &mut Reader,
     name: &str,
     name_span: Range<usize>,
     field: &Field<'_, '_>,
 ) -> Option<TargetTable> {
-    if let Err(e) = check_identifier(name, "target name", false) {
+    if let Err(e) = check_target_name(name) {
         reader.push(
             Diagnostic::error(format!("invalid target name `{name}`"))
                 .with_label(e.problem)
@@ -157,7 +182,7 @@ fn read_target(
     if let Some(f) = t.get("service") {
         layer.service = reader.parsed(&f, "\"payments.v1.Payments\"", |s| {
             s.split('.')
-                .try_for_each(|part| check_identifier(part, "proto name", false))
+                .try_for_each(|part| check_identifier(part, "proto name"))
                 .map(|()| s.to_owned())
                 .map_err(|e| {
                     InvalidValue::new(
@@ -180,8 +205,13 @@ fn read_target(
                 key: "methods",
                 value,
             };
-            if let Err(e) = check_identifier(method.get_ref(), "method name", false) {
-                reader.invalid(&method_field, e);
+            if let Err(e) = check_identifier(method.get_ref(), "method name") {
+                reader.push(
+                    Diagnostic::error(format!("invalid method name in `{}`", mt.path))
+                        .with_label(e.problem)
+                        .with_help("write the method's name as in the proto, e.g. `GetBalance`"),
+                    method.span(),
+                );
             }
             let Some(mut m) = reader.table(&method_field, "{ timeout = \"2s\", retry = false }")
             else {
@@ -189,6 +219,7 @@ fn read_target(
             };
             let mut method_layer = Layer::default();
             read_call_settings(&mut m, reader, &mut method_layer);
+            settings::reject_target_keys(&mut m, reader);
             m.finish(reader);
             methods.push(MethodTable {
                 name: method.get_ref().to_string(),
@@ -218,31 +249,32 @@ fn read_endpoints(
 ) {
     let address = t.get("address");
     let endpoints = t.get("endpoints");
-    match (address, endpoints) {
+    // Both are checked even when both are written, so neither hides the other's errors.
+    let from_address = address.as_ref().and_then(|a| {
+        reader
+            .parsed(a, "\"payments.internal:8443\"", Address::parse)
+            .map(|s| Sourced::new(vec![s.value], s.origin))
+    });
+    let from_endpoints = endpoints.as_ref().and_then(|e| {
+        let example = "[\"10.0.0.1:8443\", \"10.0.0.2:8443\"]";
+        reader.list(e, "an array of addresses", example, false, |r, item| {
+            r.parsed(item, "\"10.0.0.1:8443\"", Address::parse)
+                .map(|a| a.value)
+        })
+    });
+    match (&address, &endpoints) {
         (Some(_), Some(e)) => reader.push(
             Diagnostic::error(format!("`{}` has both `address` and `endpoints`", t.path))
                 .with_help("use `address` for one server or `endpoints` for several, not both"),
             e.span(),
         ),
-        (Some(a), None) => {
-            layer.endpoints = reader
-                .parsed(&a, "\"payments.internal:8443\"", Address::parse)
-                .map(|s| Sourced::new(vec![s.value], s.origin));
-        }
-        (None, Some(e)) => {
-            let example = "[\"10.0.0.1:8443\", \"10.0.0.2:8443\"]";
-            layer.endpoints =
-                reader.list(&e, "an array of addresses", example, false, |r, item| {
-                    r.parsed(item, "\"10.0.0.1:8443\"", Address::parse)
-                        .map(|a| a.value)
-                });
-        }
         (None, None) => reader.push(
             Diagnostic::error(format!("`{}` has no `address`", t.path))
                 .with_label("this target")
                 .with_help("add address = \"host:port\" (or endpoints = [...])"),
             target_span,
         ),
+        _ => layer.endpoints = from_address.or(from_endpoints),
     }
 }
 
@@ -258,6 +290,7 @@ fn read_raw_service_config(
     let Some(json) = reader.string(f, "'''{\"methodConfig\": [...]}'''") else {
         return;
     };
+    let mut conflicts = false;
     for key in [
         "retry",
         "hedging",
@@ -278,10 +311,12 @@ fn read_raw_service_config(
                     .with_help(format!("`service_config` replaces every call policy: put `{key}` in the JSON, or drop `service_config`")),
                 f.span(),
             );
-            return;
+            conflicts = true;
         }
     }
+    // The JSON is checked even when it conflicts, so its own errors show too.
     match ServiceConfig::parse_json(json) {
+        Ok(_) if conflicts => {}
         Ok(config) => layer.service_config = Some(reader.sourced(config, f)),
         Err(problems) => {
             let map = json_offset_map(reader.file.text(), f.span(), json);

@@ -71,12 +71,37 @@ pub(crate) fn read_connection_settings(t: &mut Table<'_, '_>, r: &mut Reader, la
     }
 }
 
+/// Keys that belong to a target (or `[defaults]`) and not to a method table: reported
+/// as misplaced rather than unknown. The connection keys are those
+/// [`read_connection_settings`] asks for, so this list cannot drift from it.
+pub(crate) fn reject_target_keys(method: &mut Table<'_, '_>, r: &mut Reader) {
+    let empty = toml::de::DeTable::default();
+    let mut probe = Table::new(&empty, "");
+    let mut scratch = Reader::new(crate::diagnostic::SourceFile::new("", ""));
+    read_connection_settings(&mut probe, &mut scratch, &mut Layer::default());
+    let target_keys = probe.asked().iter().copied().chain([
+        "service",
+        "address",
+        "endpoints",
+        "service_config",
+        "methods",
+    ]);
+    for key in target_keys {
+        if let Some(f) = method.get(key) {
+            r.push(
+                Diagnostic::error(format!("`{key}` cannot be set per method (in `{}`)", method.path))
+                    .with_label("a setting of the whole target")
+                    .with_help("move it to the target's table; a method may set timeout, wait_for_ready, retry and hedging"),
+                f.span(),
+            );
+        }
+    }
+}
+
 /// Settings of calls: allowed in `[defaults]`, targets and methods.
 pub(crate) fn read_call_settings(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let Some(f) = t.get("timeout") {
-        layer.timeout = r
-            .duration(&f, Duration::ZERO)
-            .map(|d| Sourced::new(Some(d.value), d.origin));
+        layer.timeout = r.optional_duration(&f, Duration::ZERO);
     }
     if let Some(f) = t.get("wait_for_ready") {
         layer.wait_for_ready = r.boolean(&f);
@@ -89,20 +114,29 @@ pub(crate) fn read_call_settings(t: &mut Table<'_, '_>, r: &mut Reader, layer: &
     let hedging_on = hedging
         .as_ref()
         .is_some_and(|f| !matches!(f.value.get_ref(), DeValue::Boolean(false)));
-    if let (true, true, Some(h)) = (retry_on, hedging_on, &hedging) {
-        r.push(
-            Diagnostic::error(format!("`{}` has both `retry` and `hedging`", t.path))
-                .with_label("hedging set here, retry above")
-                .with_help("a method has a retry policy or a hedging policy, not both: keep one"),
-            h.span(),
-        );
-        return;
+    // Both tables are read even when they conflict, so their own errors show too.
+    if let Some(f) = &retry {
+        read_retry(f, r, layer);
     }
-    if let Some(f) = retry {
-        read_retry(&f, r, layer);
+    let retry_policy = layer.policy.take();
+    if let Some(f) = &hedging {
+        read_hedging(f, r, layer);
     }
-    if let Some(f) = hedging {
-        read_hedging(&f, r, layer);
+    match (retry_on, hedging_on, &hedging) {
+        (true, true, Some(h)) => {
+            r.push(
+                Diagnostic::error(format!("`{}` has both `retry` and `hedging`", t.path))
+                    .with_label("hedging set here, retry above")
+                    .with_help(
+                        "a method has a retry policy or a hedging policy, not both: keep one",
+                    ),
+                h.span(),
+            );
+            layer.policy = None;
+        }
+        // `hedging = false` next to a retry setting says nothing more.
+        (_, false, _) if retry.is_some() => layer.policy = retry_policy,
+        _ => {}
     }
 }
 
@@ -157,7 +191,15 @@ fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySo
     };
     let path = |t: &mut Table<'_, '_>, r: &mut Reader, key: &'static str| -> Option<String> {
         match t.get(key) {
-            Some(pf) => r.string(&pf, "\"path/to/file.pem\"").map(str::to_owned),
+            Some(pf) => r
+                .parsed(&pf, "\"path/to/file.pem\"", |p| {
+                    if p.trim().is_empty() {
+                        Err(InvalidValue::new("the path is empty", "name a PEM file"))
+                    } else {
+                        Ok(p.to_owned())
+                    }
+                })
+                .map(|p| p.value),
             None => {
                 r.push(
                     Diagnostic::error(format!("`{}` is missing `{key}`", f.path))
@@ -172,8 +214,12 @@ fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySo
         Some("spiffe") => {
             t.known(&["endpoint", "initial_sync_timeout"]);
             let endpoint = t.get("endpoint").and_then(|ef| {
-                r.string(&ef, "\"unix:/run/spire/agent.sock\"")
-                    .map(str::to_owned)
+                r.parsed(
+                    &ef,
+                    "\"unix:/run/spire/agent.sock\"",
+                    check_workload_api_endpoint,
+                )
+                .map(|e| e.value)
             });
             let timeout = t
                 .get("initial_sync_timeout")
@@ -217,8 +263,40 @@ fn read_identity(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<IdentitySo
     Some(r.sourced(source?, f))
 }
 
+/// The Workload API endpoint, as `SPIFFE_ENDPOINT_SOCKET` writes it: `unix:/path`,
+/// `unix:///path`, or `tcp://IP:port` (an IP address: the standard allows no names).
+fn check_workload_api_endpoint(text: &str) -> Result<String, InvalidValue> {
+    let help = "write `unix:///run/spire/agent.sock` or `tcp://127.0.0.1:8081`";
+    if let Some(path) = text.strip_prefix("unix:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.starts_with('/') && path.len() > 1 {
+            return Ok(text.to_owned());
+        }
+        return Err(InvalidValue::new(
+            "a unix endpoint needs an absolute path",
+            help,
+        ));
+    }
+    if let Some(addr) = text.strip_prefix("tcp://") {
+        if addr.parse::<std::net::SocketAddr>().is_ok() {
+            return Ok(text.to_owned());
+        }
+        return Err(InvalidValue::new(
+            "a tcp endpoint is an IP address and a port",
+            help,
+        ));
+    }
+    Err(InvalidValue::new(
+        format!("`{text}` is not a Workload API endpoint"),
+        help,
+    ))
+}
+
 fn read_server_authorization(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     let written: Vec<Field<'_, '_>> = SERVER_KEYS.iter().filter_map(|key| t.get(key)).collect();
+    // Every rule is checked, so a conflict does not hide a malformed value.
+    let rules: Vec<Option<ServerAuthorization>> =
+        written.iter().map(|f| server_rule(f, r)).collect();
     if let [first, second, ..] = written.as_slice() {
         r.push(
             Diagnostic::error(format!(
@@ -231,26 +309,29 @@ fn read_server_authorization(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut 
         );
         return;
     }
-    let Some(f) = written.into_iter().next() else {
-        return;
-    };
-    let authorization = match f.key {
+    if let (Some(f), Some(Some(rule))) = (written.first(), rules.into_iter().next()) {
+        layer.server_authorization = Some(r.sourced(rule, f));
+    }
+}
+
+fn server_rule(f: &Field<'_, '_>, r: &mut Reader) -> Option<ServerAuthorization> {
+    match f.key {
         "server_id" => r
-            .parsed(&f, "\"spiffe://example.org/payments\"", SpiffeId::parse)
+            .parsed(f, "\"spiffe://example.org/payments\"", SpiffeId::parse)
             .map(|id| ServerAuthorization::Ids(Cow::Owned(vec![id.value]))),
         "server_ids" => {
-            string_list(&f, r, SpiffeId::parse).map(|ids| ServerAuthorization::Ids(Cow::Owned(ids)))
+            string_list(f, r, SpiffeId::parse).map(|ids| ServerAuthorization::Ids(Cow::Owned(ids)))
         }
         "server_trust_domain" => r
-            .parsed(&f, "\"example.org\"", TrustDomain::parse)
+            .parsed(f, "\"example.org\"", TrustDomain::parse)
             .map(|td| ServerAuthorization::TrustDomains(Cow::Owned(vec![td.value]))),
-        "server_trust_domains" => string_list(&f, r, TrustDomain::parse)
+        "server_trust_domains" => string_list(f, r, TrustDomain::parse)
             .map(|tds| ServerAuthorization::TrustDomains(Cow::Owned(tds))),
-        _ => match r.boolean(&f) {
+        _ => match r.boolean(f) {
             Some(b) if b.value => Some(ServerAuthorization::Any),
             Some(_) => {
                 r.invalid(
-                    &f,
+                    f,
                     InvalidValue::new(
                         "`server_any = false` says nothing",
                         "remove it, or name the servers with server_id or server_trust_domain",
@@ -260,8 +341,7 @@ fn read_server_authorization(t: &mut Table<'_, '_>, r: &mut Reader, layer: &mut 
             }
             None => None,
         },
-    };
-    layer.server_authorization = authorization.map(|a| r.sourced(a, &f));
+    }
 }
 
 fn string_list<T: PartialEq>(
@@ -410,9 +490,6 @@ fn read_message_size(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
 fn read_pool(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let DeValue::Boolean(on) = f.value.get_ref() {
         layer.pool_enabled = Some(r.sourced(*on, f));
-        if !on {
-            layer.pool_size = Some(r.sourced(1, f));
-        }
         return;
     }
     let Some(mut t) = r.table(f, "{ size = 8 } or true") else {
@@ -430,9 +507,17 @@ fn read_pool(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         layer.pool_cleanup_interval = r.duration(&cf, Duration::ZERO);
     }
     if let Some(sf) = t.get("max_streams_per_connection") {
-        layer.pool_max_streams = r
-            .integer(&sf, 1..=u32::MAX, "calls in flight on one connection")
-            .map(|n| Sourced::new(Some(n.value), n.origin));
+        layer.pool_max_streams = match sf.value.get_ref() {
+            // "auto": the server's SETTINGS_MAX_CONCURRENT_STREAMS.
+            DeValue::String(s) if s.as_ref() == "auto" => Some(r.sourced(None, &sf)),
+            _ => r
+                .integer(
+                    &sf,
+                    1..=u32::MAX,
+                    "calls in flight on one connection, or \"auto\"",
+                )
+                .map(|n| Sourced::new(Some(n.value), n.origin)),
+        };
     }
     if let Some(wf) = t.get("warm") {
         layer.pool_warm = r.boolean(&wf);
@@ -558,10 +643,11 @@ fn read_retry(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
 
 fn read_hedging(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     if let DeValue::Boolean(on) = f.value.get_ref() {
+        // `hedging = false` turns hedging off and leaves an inherited retry policy alone.
         let kind = if *on {
             PolicyKind::Hedging
         } else {
-            PolicyKind::Off
+            PolicyKind::NotHedging
         };
         layer.policy = Some(r.sourced(kind, f));
         return;

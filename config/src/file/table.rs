@@ -62,6 +62,11 @@ impl<'a, 'i> Table<'a, 'i> {
         })
     }
 
+    /// The keys asked for so far.
+    pub(crate) fn asked(&self) -> &[&'static str] {
+        &self.asked
+    }
+
     /// Marks keys as known without reading them (read elsewhere).
     pub(crate) fn known(&mut self, keys: &[&'static str]) {
         self.asked.extend_from_slice(keys);
@@ -133,9 +138,13 @@ impl Reader {
         Sourced::new(value, self.origin(field.span()))
     }
 
+    /// Records a diagnostic at `range`; the same diagnostic at the same place (a value
+    /// inherited by several targets, say) is recorded once.
     pub(crate) fn push(&mut self, diagnostic: Diagnostic, range: Range<usize>) {
-        let span = self.span(range);
-        self.diagnostics.push(diagnostic.at(span));
+        let diagnostic = diagnostic.at(self.span(range));
+        if !self.diagnostics.iter().any(|d| *d == diagnostic) {
+            self.diagnostics.push(diagnostic);
+        }
     }
 
     /// Reports an invalid value of a field.
@@ -154,7 +163,11 @@ impl Reader {
         self.push(
             Diagnostic::error(format!("`{}` must be {expected}", field.path))
                 .with_label(format!("found {found}"))
-                .with_help(format!("write {} = {example}", field.key)),
+                .with_help(if example.starts_with("a ") || example.starts_with('[') {
+                    format!("use {example}")
+                } else {
+                    format!("write {} = {example}", field.key)
+                }),
             field.span(),
         );
     }
@@ -283,7 +296,17 @@ impl Reader {
             .ok_or_else(|| {
                 InvalidValue::new("not a finite number", "write a plain number such as 1.5")
             })
-            .and_then(check);
+            .and_then(check)
+            .and_then(|n| {
+                if n.is_finite() {
+                    Ok(n)
+                } else {
+                    Err(InvalidValue::new(
+                        "not a finite number",
+                        "write a plain number such as 1.5",
+                    ))
+                }
+            });
         match checked {
             Ok(n) => Some(self.sourced(n, field)),
             Err(e) => {
@@ -347,7 +370,13 @@ impl Reader {
             |r, item| {
                 let parsed = match item.value.get_ref() {
                     DeValue::String(s) => Code::parse(s),
-                    DeValue::Integer(i) => Code::parse(i.as_str()),
+                    DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix())
+                        .ok()
+                        .and_then(|n| i64::try_from(n).ok())
+                        .map_or_else(
+                            || Code::parse(&i.to_string()),
+                            |n| Code::parse(&n.to_string()),
+                        ),
                     _ => Err(InvalidValue::new(
                         "a status code is a name or a number",
                         "write \"UNAVAILABLE\" or 14",

@@ -113,5 +113,14 @@ pub struct RetryThrottling {
 
 /// Keeps three decimals of a token ratio, as gRFC A6 asks (more precision is ignored).
 pub fn truncate_token_ratio(ratio: f64) -> f64 {
-    (ratio * 1000.0).trunc() / 1000.0
+    let thousandths = ratio * 1000.0;
+    // 1.005 * 1000 is 1004.999...: a whole number of thousandths up to float error
+    // keeps its value instead of losing one.
+    let nearest = thousandths.round();
+    let kept = if (thousandths - nearest).abs() < 1e-6 {
+        nearest
+    } else {
+        thousandths.trunc()
+    };
+    kept / 1000.0
 }

@@ -1,5 +1,8 @@
-//! Parses service-config JSON and checks it with grpc-go's rules (and a few stricter ones
-//! of ours, each saying why), reporting every problem with its byte range in the text.
+//! Parses service-config JSON and checks it with grpc-go's rules, reporting every problem
+//! with its byte range in the text. Where we are stricter, the message says why: unknown
+//! keys (grpc-go ignores them; a typo should not vanish), `maxAttempts` above 5 (grpc-go
+//! caps silently), a `methodConfig` without `name`, keys ephemos configures elsewhere, and
+//! durations in canonical proto3 form only (digits on both sides of a decimal point).
 //!
 //! `jsonc-parser` gives an AST with byte ranges, which `serde_json` does not; every loose
 //! JSONC extension is turned off, so what parses here is plain JSON.
@@ -360,7 +363,7 @@ impl Reader {
     fn throttling(&mut self, value: &Value<'_>) -> Option<RetryThrottling> {
         let object = self.object(value, "retryThrottling", THROTTLING_KEYS)?;
         let max_tokens = self.required(value, object, "retryThrottling", "maxTokens", |r, v| {
-            let (n, range) = r.number(v, "maxTokens")?;
+            let (n, range) = r.integer(v, "maxTokens")?;
             if n > 0.0 && n <= f64::from(MAX_TOKENS_LIMIT) && n.fract() == 0.0 {
                 Some(n as u32)
             } else {
@@ -414,7 +417,7 @@ impl Reader {
     }
 
     fn max_attempts(&mut self, value: &Value<'_>) -> Option<u32> {
-        let (n, range) = self.number(value, "maxAttempts")?;
+        let (n, range) = self.integer(value, "maxAttempts")?;
         if n.fract() == 0.0 && (2.0..=f64::from(MAX_ATTEMPTS_LIMIT)).contains(&n) {
             Some(n as u32)
         } else {
@@ -430,15 +433,31 @@ impl Reader {
     fn number(&mut self, value: &Value<'_>, key: &str) -> Option<(f64, Range<usize>)> {
         if let Value::NumberLit(n) = value
             && let Ok(parsed) = n.value.parse::<f64>()
+            && parsed.is_finite()
         {
             return Some((parsed, range_of(value)));
         }
         self.report(
             range_of(value),
-            format!("`{key}` must be a number"),
+            format!("`{key}` must be a finite number"),
             "write a JSON number",
         );
         None
+    }
+
+    /// A JSON integer literal (grpc-go reads these into Go ints: `2.0` is an error there).
+    fn integer(&mut self, value: &Value<'_>, key: &str) -> Option<(f64, Range<usize>)> {
+        if let Value::NumberLit(n) = value
+            && n.value.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+        {
+            self.report(
+                range_of(value),
+                format!("`{key}` must be a whole number"),
+                "write it without a decimal point",
+            );
+            return None;
+        }
+        self.number(value, key)
     }
 
     fn string(&mut self, value: &Value<'_>, key: &str) -> Option<String> {
@@ -513,7 +532,15 @@ impl Reader {
         let mut ok = true;
         for element in &array.elements {
             let parsed = match element {
-                Value::StringLit(s) => Code::parse(&s.value),
+                Value::StringLit(s) => match Code::ALL.into_iter().find(|c| c.name() == s.value) {
+                    Some(code) => Ok(code),
+                    None => Code::parse(&s.value).and_then(|code| {
+                        Err(InvalidValue::new(
+                            format!("`{}` must be written `{code}` in JSON", s.value),
+                            "grpc-go accepts only upper-case code names (or unquoted numbers)",
+                        ))
+                    }),
+                },
                 Value::NumberLit(n) => Code::parse(n.value),
                 _ => Err(InvalidValue::new(
                     "a status code is a name or a number",

@@ -39,7 +39,17 @@ impl Address {
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
         let text = text.trim();
         if let Some(rest) = text.strip_prefix("unix:") {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = match rest.strip_prefix("//") {
+                // unix://path is an authority form: gRPC wants unix:///absolute/path.
+                Some(after) if !after.starts_with('/') => {
+                    return Err(InvalidValue::new(
+                        format!("`{text}` names no absolute path"),
+                        "write `unix:/abs/path` or `unix:///abs/path` (three slashes), or `unix:relative/path`",
+                    ));
+                }
+                Some(after) => after,
+                None => rest,
+            };
             if path.is_empty() {
                 return Err(InvalidValue::new(
                     "a unix socket address needs a path",
@@ -106,8 +116,9 @@ fn split_host_port(text: &str) -> Result<(Cow<'static, str>, u16), InvalidValue>
         check_host(host)?;
         (host, port)
     };
+    let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
     let port = match port.parse::<u16>() {
-        Ok(p) if p > 0 => p,
+        Ok(p) if p > 0 && digits => p,
         _ => {
             return Err(InvalidValue::new(
                 format!("invalid port `{port}`"),
@@ -131,7 +142,12 @@ fn check_host(host: &str) -> Result<(), InvalidValue> {
             && !label.ends_with('-')
     };
     let name = host.strip_suffix('.').unwrap_or(host);
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(valid_label) {
+    // An all-numeric last label is a malformed IPv4 address, not a name (RFC 3696).
+    let numeric_top = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(valid_label) && !numeric_top {
         Ok(())
     } else {
         Err(InvalidValue::new(
@@ -211,6 +227,10 @@ mod tests {
             ("https://payments:443", "unsupported address scheme"),
             ("dns://8.8.8.8/payments:1", "authority"),
             ("unix:", "needs a path"),
+            ("unix://run/a.sock", "no absolute path"),
+            ("x:+80", "invalid port"),
+            ("999.999.999.999:1", "not a valid host"),
+            ("10.0.0:1", "not a valid host"),
             (":80", "not a valid host"),
         ] {
             let err = Address::parse(input).expect_err(input);

@@ -8,8 +8,18 @@ const HELP: &str = "write a duration such as \"500ms\", \"10s\" or \"1m30s\"";
 
 /// Parses a humantime duration ("500ms", "1m30s", "2h").
 pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| InvalidValue::new(format!("invalid duration: {e}"), HELP))
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| InvalidValue::new(format!("invalid duration: {e}"), HELP))?;
+    if duration > super::MAX_DURATION {
+        return Err(InvalidValue::new(
+            "duration too long",
+            format!(
+                "gRPC durations are at most {}s (about 292 years)",
+                super::MAX_DURATION.as_secs()
+            ),
+        ));
+    }
+    Ok(duration)
 }
 
 /// Parses a duration that can be turned off: `"off"` gives `None`.

@@ -20,6 +20,11 @@ pub use spiffe_id::{SpiffeId, TrustDomain};
 pub use status_code::Code;
 
 use std::fmt;
+use std::time::Duration;
+
+/// The longest duration a service config can hold: grpc-go keeps durations as
+/// nanoseconds in an `i64` (about 292 years) and rejects longer ones.
+pub const MAX_DURATION: Duration = Duration::from_secs(9_223_372_036);
 
 /// Why a string is not a valid value, and how to write one.
 #[derive(Debug, Clone, PartialEq, Eq)]

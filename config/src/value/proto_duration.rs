@@ -28,11 +28,11 @@ pub fn parse_proto_duration(text: &str) -> Result<Duration, InvalidValue> {
         return Err(invalid("at most 9 fractional digits are allowed"));
     }
     let seconds: u64 = seconds.parse().map_err(|_| invalid("too many seconds"))?;
-    // proto3's Duration is bounded by +-315,576,000,000 s (10,000 years).
-    if seconds > 315_576_000_000 {
-        return Err(invalid(
-            "too many seconds (proto3 allows at most 315576000000)",
-        ));
+    if seconds > super::MAX_DURATION.as_secs() {
+        return Err(invalid(&format!(
+            "too long: grpc-go accepts at most {}s",
+            super::MAX_DURATION.as_secs()
+        )));
     }
     let nanos = if fraction.is_empty() {
         0

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
+use ephemos_config::Preset;
 use ephemos_config::model::{ConnectionConfig, IdentitySource, TargetConfig};
 use ephemos_config::service_config::ServiceConfig;
 use ephemos_config::value::Address;
-use ephemos_config::Preset;
 use tokio::sync::watch;
 
 use super::{Channel, Inner, StateWatcher};
@@ -50,7 +50,9 @@ pub struct ChannelBuilder {
 
 impl ChannelBuilder {
     pub(super) fn new(endpoints: Vec<Address>) -> Self {
-        let target = endpoints.first().map_or_else(String::new, ToString::to_string);
+        let target = endpoints
+            .first()
+            .map_or_else(String::new, ToString::to_string);
         Self {
             target,
             endpoints,
@@ -107,10 +109,19 @@ impl ChannelBuilder {
             .endpoints
             .iter()
             .map(|address| {
-                Subchannel::spawn(target.clone(), address.clone(), self.connection, activity.clone(), changed.clone())
+                Subchannel::spawn(
+                    target.clone(),
+                    address.clone(),
+                    self.connection,
+                    activity.clone(),
+                    changed.clone(),
+                )
             })
             .collect();
-        let watcher = StateWatcher::new(subchannels.iter().map(Subchannel::watch).collect(), changed.subscribe());
+        let watcher = StateWatcher::new(
+            subchannels.iter().map(Subchannel::watch).collect(),
+            changed.subscribe(),
+        );
         let authority = self
             .endpoints
             .first()
@@ -166,7 +177,10 @@ pub(super) async fn wait_ready(inner: &Inner) -> Result<(), ConnectError> {
                     .unwrap_or(ConnectError::Shutdown);
                 return Err(error);
             }
-            ConnectivityState::Idle => inner.subchannels.iter().for_each(Subchannel::request_connect),
+            ConnectivityState::Idle => inner
+                .subchannels
+                .iter()
+                .for_each(Subchannel::request_connect),
             ConnectivityState::Connecting => {}
         }
         state = watcher.wait_for_state_change(state).await;

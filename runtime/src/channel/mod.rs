@@ -125,7 +125,8 @@ impl Channel {
 }
 
 /// The future of a call through a [`Channel`].
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, BoxError>> + Send>>;
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, BoxError>> + Send>>;
 
 impl tower::Service<Request<tonic::body::Body>> for Channel {
     type Response = Response<ResponseBody>;
@@ -140,12 +141,20 @@ impl tower::Service<Request<tonic::body::Body>> for Channel {
 
     fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { inner.call(request).await.map_err(|status| Box::new(status) as BoxError) })
+        Box::pin(async move {
+            inner
+                .call(request)
+                .await
+                .map_err(|status| Box::new(status) as BoxError)
+        })
     }
 }
 
 impl Inner {
-    async fn call(self: Arc<Self>, mut request: Request<tonic::body::Body>) -> Result<Response<ResponseBody>, Status> {
+    async fn call(
+        self: Arc<Self>,
+        mut request: Request<tonic::body::Body>,
+    ) -> Result<Response<ResponseBody>, Status> {
         let guard = self.activity.begin();
         let policy = self.methods.lookup(request.uri().path());
         let header_timeout = request
@@ -168,7 +177,8 @@ impl Inner {
 
         let sender = self.pick(policy.wait_for_ready, deadline).await?;
         let oversize = Arc::new(OnceLock::new());
-        let request = request.map(|body| RequestBody::new(body, self.limits.send, oversize.clone()));
+        let request =
+            request.map(|body| RequestBody::new(body, self.limits.send, oversize.clone()));
         let sent = sender_send(sender, request);
         let response = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, sent)
@@ -180,19 +190,30 @@ impl Inner {
             Some(o) => status(
                 Code::ResourceExhausted,
                 &self.target,
-                format!("request message of {} bytes is larger than the send limit of {} bytes", o.length, o.limit),
+                format!(
+                    "request message of {} bytes is larger than the send limit of {} bytes",
+                    o.length, o.limit
+                ),
             ),
             None => status_of_transport_error(&self.target, &e),
         })?;
         Ok(self.wrap_response(response, guard))
     }
 
-    fn wrap_response(&self, response: Response<hyper::body::Incoming>, guard: CallGuard) -> Response<ResponseBody> {
+    fn wrap_response(
+        &self,
+        response: Response<hyper::body::Incoming>,
+        guard: CallGuard,
+    ) -> Response<ResponseBody> {
         response.map(|body| ResponseBody::new(body, self.limits.recv, self.target.clone(), guard))
     }
 
     fn deadline_exceeded(&self, while_: &str) -> Status {
-        status(Code::DeadlineExceeded, &self.target, format!("deadline exceeded {while_}"))
+        status(
+            Code::DeadlineExceeded,
+            &self.target,
+            format!("deadline exceeded {while_}"),
+        )
     }
 
     /// tonic gives a path only; hyper's HTTP/2 client needs scheme and authority.
@@ -207,14 +228,24 @@ impl Inner {
             .authority(self.authority.clone())
             .path_and_query(path)
             .build()
-            .map_err(|e| status(Code::Internal, &self.target, format!("invalid request URI: {e}")))?;
+            .map_err(|e| {
+                status(
+                    Code::Internal,
+                    &self.target,
+                    format!("invalid request URI: {e}"),
+                )
+            })?;
         *request.uri_mut() = uri;
         Ok(())
     }
 
     /// A READY connection, waiting while connections are being made. Fails fast with
     /// UNAVAILABLE when every subchannel is in TRANSIENT_FAILURE, unless `wait_for_ready`.
-    async fn pick(&self, wait_for_ready: bool, deadline: Option<Instant>) -> Result<SendRequest<RequestBody>, Status> {
+    async fn pick(
+        &self,
+        wait_for_ready: bool,
+        deadline: Option<Instant>,
+    ) -> Result<SendRequest<RequestBody>, Status> {
         let mut watcher = self.watcher.clone();
         loop {
             let count = self.subchannels.len();
@@ -225,7 +256,9 @@ impl Inner {
                 let subchannel = &self.subchannels[(start + i) % count];
                 let view = subchannel.view();
                 match (&view.state, view.connection) {
-                    (ConnectivityState::Ready, Some(sender)) if !sender.is_closed() => return Ok(sender),
+                    (ConnectivityState::Ready, Some(sender)) if !sender.is_closed() => {
+                        return Ok(sender);
+                    }
                     (ConnectivityState::Idle, _) => subchannel.request_connect(),
                     _ => {}
                 }
@@ -235,11 +268,16 @@ impl Inner {
             let state = ConnectivityState::aggregate(states);
             match state {
                 ConnectivityState::TransientFailure if !wait_for_ready => {
-                    let reason = last_error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
+                    let reason =
+                        last_error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
                     return Err(status(Code::Unavailable, &self.target, reason));
                 }
                 ConnectivityState::Shutdown => {
-                    return Err(status(Code::Unavailable, &self.target, ConnectError::Shutdown));
+                    return Err(status(
+                        Code::Unavailable,
+                        &self.target,
+                        ConnectError::Shutdown,
+                    ));
                 }
                 _ => {}
             }
@@ -247,7 +285,9 @@ impl Inner {
             match deadline {
                 Some(deadline) => {
                     if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                        return Err(self.deadline_exceeded(&format!("waiting for a connection (channel {state})")));
+                        return Err(self.deadline_exceeded(&format!(
+                            "waiting for a connection (channel {state})"
+                        )));
                     }
                 }
                 None => {

@@ -15,13 +15,21 @@ pub struct StateWatcher {
 
 impl std::fmt::Debug for StateWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateWatcher").field("state", &self.state()).finish()
+        f.debug_struct("StateWatcher")
+            .field("state", &self.state())
+            .finish()
     }
 }
 
 impl StateWatcher {
-    pub(crate) fn new(subchannels: Vec<watch::Receiver<View>>, changed: watch::Receiver<u64>) -> Self {
-        Self { subchannels, changed }
+    pub(crate) fn new(
+        subchannels: Vec<watch::Receiver<View>>,
+        changed: watch::Receiver<u64>,
+    ) -> Self {
+        Self {
+            subchannels,
+            changed,
+        }
     }
 
     /// The current state: any READY subchannel makes the channel READY, else any

@@ -44,13 +44,14 @@ pub(super) async fn establish(
             .keep_alive_timeout(keepalive.timeout)
             .keep_alive_while_idle(keepalive.permit_without_stream);
     }
-    let (sender, connection) = builder
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| ConnectError::Http2 {
-            peer: peer.clone(),
-            message: e.to_string(),
-        })?;
+    let (sender, connection) =
+        builder
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| ConnectError::Http2 {
+                peer: peer.clone(),
+                message: e.to_string(),
+            })?;
     let (closed_tx, mut closed) = oneshot::channel();
     tokio::spawn(async move {
         let _ = closed_tx.send(connection.await);
@@ -61,25 +62,23 @@ pub(super) async fn establish(
         peer: peer.clone(),
         message,
     };
-    loop {
-        tokio::select! {
-            frame = frames.recv() => match frame {
-                Some(ServerFrame::Settings { .. }) => break,
-                Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
-                    return Err(http2_error(format!(
-                        "the server sent GOAWAY (code {error_code}, {:?}) before its SETTINGS",
-                        String::from_utf8_lossy(&debug_data)
-                    )));
-                }
-                None => return Err(http2_error("the connection closed before the server's SETTINGS".to_owned())),
-            },
-            result = &mut closed => {
-                let message = match result {
-                    Ok(Err(e)) => format!("the connection failed before the server's SETTINGS: {e}"),
-                    _ => "the server closed the connection before its SETTINGS (is it an HTTP/2 server?)".to_owned(),
-                };
-                return Err(http2_error(message));
+    tokio::select! {
+        frame = frames.recv() => match frame {
+            Some(ServerFrame::Settings { .. }) => {}
+            Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
+                return Err(http2_error(format!(
+                    "the server sent GOAWAY (code {error_code}, {:?}) before its SETTINGS",
+                    String::from_utf8_lossy(&debug_data)
+                )));
             }
+            None => return Err(http2_error("the connection closed before the server's SETTINGS".to_owned())),
+        },
+        result = &mut closed => {
+            let message = match result {
+                Ok(Err(e)) => format!("the connection failed before the server's SETTINGS: {e}"),
+                _ => "the server closed the connection before its SETTINGS (is it an HTTP/2 server?)".to_owned(),
+            };
+            return Err(http2_error(message));
         }
     }
     Ok(Established {

@@ -80,7 +80,10 @@ pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
                         ReadyEnd::IdleTimeout => {
                             tracing::debug!(%target, "idle timeout: connection closed");
                         }
-                        ReadyEnd::GoAway { error_code, debug: reason_text } => {
+                        ReadyEnd::GoAway {
+                            error_code,
+                            debug: reason_text,
+                        } => {
                             if error_code == ENHANCE_YOUR_CALM && reason_text == "too_many_pings" {
                                 if let Some(k) = &mut keepalive {
                                     k.time = k.time.saturating_mul(2);
@@ -139,7 +142,8 @@ fn idle_deadline(settings: &Settings) -> Option<Instant> {
 }
 
 fn is_idle(settings: &Settings) -> bool {
-    idle_deadline(settings).is_some_and(|at| at <= Instant::now()) && settings.activity.in_flight() == 0
+    idle_deadline(settings).is_some_and(|at| at <= Instant::now())
+        && settings.activity.in_flight() == 0
 }
 
 async fn sleep_until_option(at: Option<Instant>) {
@@ -149,7 +153,11 @@ async fn sleep_until_option(at: Option<Instant>) {
     }
 }
 
-async fn run_ready(mut conn: Established, shutdown: &mut watch::Receiver<bool>, settings: &Settings) -> ReadyEnd {
+async fn run_ready(
+    mut conn: Established,
+    shutdown: &mut watch::Receiver<bool>,
+    settings: &Settings,
+) -> ReadyEnd {
     loop {
         tokio::select! {
             frame = conn.frames.recv() => match frame {
@@ -178,7 +186,9 @@ async fn ended(conn: &mut Established) -> ReadyEnd {
     lost((&mut conn.closed).await)
 }
 
-fn lost(result: Result<Result<(), hyper::Error>, tokio::sync::oneshot::error::RecvError>) -> ReadyEnd {
+fn lost(
+    result: Result<Result<(), hyper::Error>, tokio::sync::oneshot::error::RecvError>,
+) -> ReadyEnd {
     ReadyEnd::Lost(match result {
         Ok(Ok(())) => "the server closed the connection".to_owned(),
         Ok(Err(e)) => crate::error::describe(&e),
@@ -186,7 +196,11 @@ fn lost(result: Result<Result<(), hyper::Error>, tokio::sync::oneshot::error::Re
     })
 }
 
-async fn wait_backoff(retry_at: Instant, shutdown: &mut watch::Receiver<bool>, settings: &Settings) -> BackoffEnd {
+async fn wait_backoff(
+    retry_at: Instant,
+    shutdown: &mut watch::Receiver<bool>,
+    settings: &Settings,
+) -> BackoffEnd {
     loop {
         tokio::select! {
             _ = sleep_until(retry_at) => return BackoffEnd::Retry,
@@ -202,6 +216,8 @@ async fn wait_backoff(retry_at: Instant, shutdown: &mut watch::Receiver<bool>, s
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

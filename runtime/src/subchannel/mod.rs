@@ -91,7 +91,11 @@ impl Subchannel {
                 activity,
             },
         ));
-        Self { shared, view, address }
+        Self {
+            shared,
+            view,
+            address,
+        }
     }
 
     /// The current view (a cheap clone).

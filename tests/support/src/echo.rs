@@ -32,7 +32,7 @@ impl EchoService {
         EchoReply {
             message: request.message.clone(),
             server: self.name.clone(),
-            padding: vec![0; request.reply_padding as usize].into(),
+            padding: vec![0; request.reply_padding as usize],
         }
     }
 }

@@ -142,7 +142,9 @@ async fn forward(
     mut cut: watch::Receiver<u64>,
     shared: Arc<Shared>,
 ) {
-    let Ok(server) = TcpStream::connect(upstream).await else { return };
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     *shared.open.lock().unwrap() += 1;

@@ -79,11 +79,14 @@ async fn serve(mut stream: TcpStream, pings_allowed: usize) -> std::io::Result<(
     loop {
         let mut header = [0u8; 9];
         stream.read_exact(&mut header).await?;
-        let len = (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
+        let len =
+            (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2]);
         let mut payload = vec![0u8; len];
         stream.read_exact(&mut payload).await?;
         match header[3] {
-            SETTINGS if header[4] & ACK == 0 => stream.write_all(&frame(SETTINGS, ACK, 0, &[])).await?,
+            SETTINGS if header[4] & ACK == 0 => {
+                stream.write_all(&frame(SETTINGS, ACK, 0, &[])).await?
+            }
             PING if header[4] & ACK == 0 => {
                 pings += 1;
                 if pings > pings_allowed {
