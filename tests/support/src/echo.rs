@@ -139,6 +139,34 @@ impl EchoServer {
         }
     }
 
+    /// Starts a server on a unix socket at `path`.
+    pub async fn start_unix(path: &std::path::Path, name: &str) -> EchoServer {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service = EchoService {
+            name: name.to_owned(),
+            calls: calls.clone(),
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(GeneratedServer::new(service))
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::UnixListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                )
+                .await;
+        });
+        EchoServer {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            calls,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -147,6 +175,20 @@ impl EchoServer {
     /// Calls served so far, counted by the server.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Starts a graceful shutdown: the server sends GOAWAY, stops accepting, and lets
+    /// calls in flight finish. The returned future resolves when it has stopped.
+    pub fn stop_gracefully(mut self) -> impl std::future::Future<Output = ()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let task = self.task.take();
+        async move {
+            if let Some(task) = task {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+            }
+        }
     }
 
     /// Stops the server and waits until it has, closing every connection.

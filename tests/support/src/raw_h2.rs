@@ -2,8 +2,9 @@
 //! pings it answers GOAWAY ENHANCE_YOUR_CALM with debug data `too_many_pings` (gRFC A8).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,6 +21,7 @@ const ENHANCE_YOUR_CALM: u32 = 0xb;
 pub struct TooManyPingsServer {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    pings: Arc<Mutex<Vec<Vec<Instant>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -29,16 +31,23 @@ impl TooManyPingsServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
+        let pings = Arc::new(Mutex::new(Vec::new()));
         let counter = connections.clone();
+        let log = pings.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, pings_allowed));
+                let index = counter.fetch_add(1, Ordering::SeqCst);
+                log.lock().unwrap().push(Vec::new());
+                let log = log.clone();
+                tokio::spawn(serve(stream, pings_allowed, move || {
+                    log.lock().unwrap()[index].push(Instant::now())
+                }));
             }
         });
         TooManyPingsServer {
             addr,
             connections,
+            pings,
             task,
         }
     }
@@ -46,6 +55,11 @@ impl TooManyPingsServer {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// When each PING arrived, per connection.
+    pub fn ping_times(&self) -> Vec<Vec<Instant>> {
+        self.pings.lock().unwrap().clone()
     }
 
     /// Connections accepted so far.
@@ -68,7 +82,11 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn serve(mut stream: TcpStream, pings_allowed: usize) -> std::io::Result<()> {
+async fn serve(
+    mut stream: TcpStream,
+    pings_allowed: usize,
+    on_ping: impl Fn(),
+) -> std::io::Result<()> {
     let mut preface = [0u8; 24];
     stream.read_exact(&mut preface).await?;
     if preface != PREFACE {
@@ -88,6 +106,7 @@ async fn serve(mut stream: TcpStream, pings_allowed: usize) -> std::io::Result<(
                 stream.write_all(&frame(SETTINGS, ACK, 0, &[])).await?
             }
             PING if header[4] & ACK == 0 => {
+                on_ping();
                 pings += 1;
                 if pings > pings_allowed {
                     let mut goaway = 0u32.to_be_bytes().to_vec();

@@ -1,0 +1,215 @@
+//! Keepalive (gRFC A8), idle timeout, GOAWAY, and failures seen by calls.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{MS, channel, client, eventually, keepalive, quick, request, wait_for};
+use ephemos::{ConnectError, ConnectivityState};
+use ephemos_test_support::pb::EchoRequest;
+use ephemos_test_support::{EchoServer, Proxy, ProxyMode, TooManyPingsServer};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_connection_is_declared_dead_by_keepalive() {
+    let server = EchoServer::start("s").await;
+    let proxy = Proxy::start(server.addr()).await;
+    let mut config = quick();
+    config.keepalive = keepalive(MS(200), MS(200));
+    let channel = channel(proxy.addr(), config);
+    let mut client = client(&channel);
+    client.unary(request("hi")).await.unwrap();
+
+    // A call in flight when the network freezes.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut stream = client
+        .bidi(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(request("1")).await.unwrap();
+    stream.next().await.unwrap().unwrap();
+
+    proxy.set_mode(ProxyMode::Freeze);
+    let frozen_at = std::time::Instant::now();
+    let status = tokio::time::timeout(MS(5000), stream.next())
+        .await
+        .expect("the stream ends once keepalive gives up")
+        .expect("an item")
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    wait_for(&channel, ConnectivityState::Idle, MS(2000)).await;
+    // Detected after the next ping falls due plus its timeout: well under 2 s here.
+    assert!(
+        frozen_at.elapsed() < MS(2000),
+        "took {:?}",
+        frozen_at.elapsed()
+    );
+
+    proxy.set_mode(ProxyMode::Forward);
+    client.unary(request("again")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_pings_doubles_the_keepalive_time() {
+    let server = TooManyPingsServer::start(3).await;
+    let mut config = quick();
+    config.keepalive = keepalive(MS(100), MS(1000));
+    let channel = channel(server.addr(), config);
+
+    channel.connect().await.unwrap();
+    // After three pings the server answers GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+    wait_for(&channel, ConnectivityState::Idle, MS(5000)).await;
+    channel.connect().await.unwrap();
+    wait_for(&channel, ConnectivityState::Idle, MS(5000)).await;
+
+    let pings = server.ping_times();
+    assert_eq!(pings.len(), 2, "two connections");
+    let interval = |times: &[std::time::Instant]| {
+        (times[times.len() - 1] - times[0]) / (times.len() as u32 - 1)
+    };
+    let (first, second) = (interval(&pings[0]), interval(&pings[1]));
+    assert!(
+        second.as_secs_f64() >= first.as_secs_f64() * 1.6,
+        "ping interval {first:?} then {second:?}: not doubled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_and_the_next_call_reconnects() {
+    let server = EchoServer::start("s").await;
+    let proxy = Proxy::start(server.addr()).await;
+    let mut config = quick();
+    config.idle_timeout = Some(MS(300));
+    let channel = channel(proxy.addr(), config);
+    let mut client = client(&channel);
+
+    // A long stream keeps the channel busy past the idle timeout.
+    let mut stream = client
+        .server_stream(EchoRequest {
+            message: "m".into(),
+            count: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(MS(600)).await;
+    assert_eq!(
+        channel.state(),
+        ConnectivityState::Ready,
+        "a call in flight is not idle"
+    );
+    while stream.next().await.is_some() {}
+    drop(stream);
+
+    wait_for(&channel, ConnectivityState::Idle, MS(3000)).await;
+    eventually(MS(3000), "the idle connection is closed", || {
+        proxy.open_connections() == 0
+    })
+    .await;
+    client.unary(request("again")).await.unwrap();
+    assert_eq!(proxy.accepts().len(), 2, "the next call reconnected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goaway_drains_in_flight_calls_and_new_calls_use_a_new_connection() {
+    let server = EchoServer::start("first").await;
+    let addr = server.addr();
+    let channel = channel(addr, quick());
+    let mut client = client(&channel);
+
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut stream = client
+        .bidi(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(request("before")).await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().server, "first");
+
+    // Graceful shutdown: GOAWAY (NO_ERROR), the listener closes, in-flight calls go on.
+    let stopping = server.stop_gracefully();
+    wait_for(&channel, ConnectivityState::Idle, MS(5000)).await;
+    tx.send(request("during")).await.unwrap();
+    let reply = stream.next().await.unwrap().unwrap();
+    assert_eq!(
+        (reply.message.as_str(), reply.server.as_str()),
+        ("during", "first")
+    );
+    drop(tx);
+    assert!(stream.next().await.is_none());
+    stopping.await;
+
+    let _second = EchoServer::start_on(addr, "second").await;
+    let reply = client.unary(request("after")).await.unwrap().into_inner();
+    assert_eq!(reply.server, "second", "new calls go to a new connection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_size_limits_hold_both_ways() {
+    let server = EchoServer::start("s").await;
+    let mut config = quick();
+    config.max_message_size.send = 1024;
+    config.max_message_size.recv = 2048;
+    let channel = channel(server.addr(), config);
+    let mut client = client(&channel);
+
+    let big_request = EchoRequest {
+        padding: vec![0; 2000],
+        ..Default::default()
+    };
+    let status = client.unary(big_request).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("send limit of 1024 bytes"),
+        "{status:?}"
+    );
+    assert_eq!(
+        server.calls(),
+        0,
+        "the over-size request never reached the server"
+    );
+
+    let big_reply = EchoRequest {
+        reply_padding: 4000,
+        ..Default::default()
+    };
+    let status = client.unary(big_reply).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("receive limit of 2048 bytes"),
+        "{status:?}"
+    );
+
+    let fits = EchoRequest {
+        padding: vec![0; 900],
+        reply_padding: 1900,
+        ..Default::default()
+    };
+    client.unary(fits).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_say_which_step_failed() {
+    let server = EchoServer::start("s").await;
+    let proxy = Proxy::start(server.addr()).await;
+
+    proxy.set_mode(ProxyMode::Reset);
+    let error = channel(proxy.addr(), quick()).connect().await.unwrap_err();
+    assert!(matches!(error, ConnectError::Http2 { .. }), "{error:?}");
+
+    proxy.set_mode(ProxyMode::Freeze);
+    let mut config = quick();
+    config.connect_timeout = MS(300);
+    config.backoff.base_delay = MS(100);
+    let started = std::time::Instant::now();
+    let error = channel(proxy.addr(), config).connect().await.unwrap_err();
+    assert!(
+        matches!(error, ConnectError::Timeout { .. }),
+        "{error:?} after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
