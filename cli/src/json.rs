@@ -117,6 +117,12 @@ pub(crate) fn dial(t: &ResolvedTarget) -> Value {
         })),
         "idle_timeout": conn.idle_timeout.map(format_duration),
         "max_message_size": { "send": conn.max_message_size.send, "recv": conn.max_message_size.recv },
+        "http2": {
+            "stream_window": conn.http2.stream_window,
+            "connection_window": conn.http2.connection_window,
+            "adaptive_window": conn.http2.adaptive_window,
+            "max_frame_size": conn.http2.max_frame_size,
+        },
         "pool": {
             "size": c.pool.size,
             "max_size": c.pool.max_size,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::layer::{ByteCount, Layer, PolicyKind};
 use crate::model::{
-    BackoffConfig, ConnectionConfig, IdentitySource, KeepaliveConfig, MessageSizeLimits,
+    BackoffConfig, ConnectionConfig, Http2Config, IdentitySource, KeepaliveConfig,
+    MessageSizeLimits,
 };
 use crate::provenance::{Origin, Sourced};
 use crate::value::{Code, InvalidValue};
@@ -179,6 +180,7 @@ impl Preset {
                 send: v.max_message_size,
                 recv: v.max_message_size,
             },
+            http2: Http2Config::DEFAULT,
         }
     }
 
@@ -255,6 +257,22 @@ pub(crate) fn built_in_layer() -> Layer {
     let origin = Origin::BuiltIn;
     let mut layer = Preset::Production.layer();
     layer.overlay(&Layer {
+        http2_stream_window: Some(Sourced::new(
+            ByteCount(Http2Config::DEFAULT.stream_window),
+            origin.clone(),
+        )),
+        http2_connection_window: Some(Sourced::new(
+            ByteCount(Http2Config::DEFAULT.connection_window),
+            origin.clone(),
+        )),
+        http2_adaptive_window: Some(Sourced::new(
+            Http2Config::DEFAULT.adaptive_window,
+            origin.clone(),
+        )),
+        http2_max_frame_size: Some(Sourced::new(
+            ByteCount(Http2Config::DEFAULT.max_frame_size),
+            origin.clone(),
+        )),
         pool_cleanup_interval: Some(Sourced::new(DEFAULT_CLEANUP_INTERVAL, origin.clone())),
         pool_max_streams: Some(Sourced::new(None, origin.clone())),
         pool_warm: Some(Sourced::new(false, origin.clone())),

@@ -10,8 +10,9 @@ use crate::diagnostic::Diagnostic;
 use crate::file::{ConnectionsFile, Reader, TargetTable};
 use crate::layer::{Layer, PolicyKind};
 use crate::model::{
-    BackoffConfig, ConnectionConfig, HealthCheckConfig, IdentityConfig, IdentitySource,
-    KeepaliveConfig, MessageSizeLimits, PoolConfig, ServerAuthorization, TargetConfig,
+    BackoffConfig, ConnectionConfig, HealthCheckConfig, Http2Config, IdentityConfig,
+    IdentitySource, KeepaliveConfig, MessageSizeLimits, PoolConfig, ServerAuthorization,
+    TargetConfig,
 };
 use crate::preset::{DEFAULT_POOL_SIZE_WHEN_ENABLED, Preset, built_in_layer};
 use crate::provenance::{Origin, Setting, Sourced};
@@ -207,6 +208,12 @@ fn connection_config(r: &mut Resolver<'_>, eff: &Layer) -> Option<ConnectionConf
         max_message_size: MessageSizeLimits {
             send: value(&eff.max_send_message_size).0,
             recv: value(&eff.max_recv_message_size).0,
+        },
+        http2: Http2Config {
+            stream_window: value(&eff.http2_stream_window).0,
+            connection_window: value(&eff.http2_connection_window).0,
+            adaptive_window: value(&eff.http2_adaptive_window),
+            max_frame_size: value(&eff.http2_max_frame_size).0,
         },
     })
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use ephemos_config::model::{
-    BackoffConfig, ConnectionConfig, IdentityConfig, IdentitySource, KeepaliveConfig,
+    BackoffConfig, ConnectionConfig, Http2Config, IdentityConfig, IdentitySource, KeepaliveConfig,
     MessageSizeLimits, PoolConfig, ServerAuthorization, TargetConfig,
 };
 use ephemos_config::service_config::{
@@ -64,6 +64,7 @@ const PAYMENTS: TargetConfig = TargetConfig {
             send: 4 << 20,
             recv: 4 << 20,
         },
+        http2: Http2Config::DEFAULT,
     },
     pool: PoolConfig {
         size: 1,

@@ -306,6 +306,34 @@ fn message_sizes() {
 }
 
 #[test]
+fn http2_settings() {
+    rejects(
+        "http2 = { stream_window = 65534 }",
+        "from 65535 bytes to 2GiB - 1",
+        "65534",
+    );
+    rejects(
+        "http2 = { connection_window = \"2GiB\" }",
+        "from 65535 bytes to 2GiB - 1",
+        "\"2GiB\"",
+    );
+    rejects(
+        "http2 = { max_frame_size = \"16MiB\" }",
+        "16KiB to 16MiB - 1",
+        "\"16MiB\"",
+    );
+    rejects(
+        "http2 = { adaptive = true }",
+        "did you mean `adaptive_window`?",
+        "adaptive",
+    );
+    passes(
+        "http2 = { stream_window = 65535, connection_window = 2147483647, max_frame_size = 16384 }",
+    );
+    passes("http2 = { max_frame_size = 16777215, adaptive_window = true }");
+}
+
+#[test]
 fn idle_timeout() {
     rejects("idle_timeout = \"500ms\"", "at least 1s", "\"500ms\"");
     passes("idle_timeout = \"1s\"");

@@ -213,3 +213,28 @@ async fn connect_errors_say_which_step_failed() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_covers_the_whole_response() {
+    let server = EchoServer::start("s").await;
+    let proxy = Proxy::start(server.addr()).await;
+    let channel = channel(proxy.addr(), quick());
+    let mut client = client(&channel);
+    client.unary(request("warm")).await.unwrap();
+
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut call = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    call.set_timeout(MS(500));
+    let mut stream = client.bidi(call).await.unwrap().into_inner();
+    tx.send(request("1")).await.unwrap();
+    stream.next().await.unwrap().unwrap();
+
+    // The server can no longer answer (or cancel): only the client can end the call.
+    proxy.set_mode(ProxyMode::Freeze);
+    let status = tokio::time::timeout(MS(5000), stream.next())
+        .await
+        .expect("the deadline ends the call")
+        .expect("an item")
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+}

@@ -18,7 +18,7 @@ pub fn render(diagnostic: &Diagnostic, color: bool) -> String {
     };
     let mut group = Group::with_title(level.primary_title(diagnostic.message.as_str()));
     if let Some(span) = &diagnostic.span {
-        let mut annotation = AnnotationKind::Primary.span(span.range.clone());
+        let mut annotation = AnnotationKind::Primary.span(span.file.clamp(span.range.clone()));
         if let Some(label) = &diagnostic.label {
             annotation = annotation.label(label.as_str());
         }

@@ -67,6 +67,17 @@ impl SourceFile {
         }
     }
 
+    /// `range` inside the text and on character boundaries (widened, never narrowed
+    /// to nothing), so any range can be sliced and rendered.
+    pub fn clamp(&self, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let start = self.floor_char_boundary(range.start.min(self.text.len()));
+        let mut end = range.end.clamp(start, self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        start..end
+    }
+
     fn floor_char_boundary(&self, mut offset: usize) -> usize {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
@@ -90,6 +101,8 @@ mod tests {
         // Past the end, and inside a multi-byte character, clamp instead of panicking.
         assert_eq!(file.line_column(999).line, 3);
         assert_eq!(file.line_column(8), LineColumn { line: 2, column: 2 });
+        assert_eq!(file.clamp(7..8), 7..9, "widened to the whole `é`");
+        assert_eq!(file.clamp(8..999), 7..14);
         let bom = SourceFile::new("c.toml", "\u{feff}a = 1\n");
         assert_eq!(bom.line_column(3), LineColumn { line: 1, column: 1 });
         assert_eq!(bom.line_column(7), LineColumn { line: 1, column: 5 });

@@ -60,6 +60,9 @@ pub(crate) fn read_connection_settings(t: &mut Table<'_, '_>, r: &mut Reader, la
     if let Some(f) = t.get("max_message_size") {
         read_message_size(&f, r, layer);
     }
+    if let Some(f) = t.get("http2") {
+        read_http2(&f, r, layer);
+    }
     if let Some(f) = t.get("pool") {
         read_pool(&f, r, layer);
     }
@@ -436,7 +439,13 @@ fn read_keepalive(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     t.finish(r);
 }
 
-fn byte_count(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<ByteCount>> {
+/// A size in bytes within `range`; `why` explains the range.
+fn byte_count(
+    f: &Field<'_, '_>,
+    r: &mut Reader,
+    range: std::ops::RangeInclusive<u32>,
+    why: &str,
+) -> Option<Sourced<ByteCount>> {
     let bytes = match f.value.get_ref() {
         DeValue::String(s) => match parse_byte_size(s) {
             Ok(n) => n,
@@ -455,18 +464,46 @@ fn byte_count(f: &Field<'_, '_>, r: &mut Reader) -> Option<Sourced<ByteCount>> {
         }
     };
     match u32::try_from(bytes) {
-        Ok(n) if n > 0 => Some(r.sourced(ByteCount(n), f)),
+        Ok(n) if range.contains(&n) => Some(r.sourced(ByteCount(n), f)),
         _ => {
-            r.invalid(
-                f,
-                InvalidValue::new(
-                    "size out of range",
-                    "a gRPC message is from 1 byte to 4GiB - 1 (its length prefix is 32 bits)",
-                ),
-            );
+            r.invalid(f, InvalidValue::new("size out of range", why));
             None
         }
     }
+}
+
+const MESSAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 1..=u32::MAX;
+const MESSAGE_SIZE_WHY: &str =
+    "a gRPC message is from 1 byte to 4GiB - 1 (its length prefix is 32 bits)";
+
+fn read_http2(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
+    let Some(mut t) = r.table(
+        f,
+        "{ stream_window = \"2MiB\", connection_window = \"5MiB\" }",
+    ) else {
+        return;
+    };
+    // RFC 9113: flow-control windows up to 2^31 - 1; frames from 16KiB to 16MiB - 1.
+    let window = 65_535..=0x7fff_ffff;
+    let window_why = "an HTTP/2 window is from 65535 bytes to 2GiB - 1 (RFC 9113)";
+    if let Some(wf) = t.get("stream_window") {
+        layer.http2_stream_window = byte_count(&wf, r, window.clone(), window_why);
+    }
+    if let Some(wf) = t.get("connection_window") {
+        layer.http2_connection_window = byte_count(&wf, r, window, window_why);
+    }
+    if let Some(af) = t.get("adaptive_window") {
+        layer.http2_adaptive_window = r.boolean(&af);
+    }
+    if let Some(mf) = t.get("max_frame_size") {
+        layer.http2_max_frame_size = byte_count(
+            &mf,
+            r,
+            16_384..=16_777_215,
+            "an HTTP/2 frame is from 16KiB to 16MiB - 1 (RFC 9113)",
+        );
+    }
+    t.finish(r);
 }
 
 fn read_message_size(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
@@ -475,13 +512,13 @@ fn read_message_size(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
             return;
         };
         if let Some(sf) = t.get("send") {
-            layer.max_send_message_size = byte_count(&sf, r);
+            layer.max_send_message_size = byte_count(&sf, r, MESSAGE_SIZE_RANGE, MESSAGE_SIZE_WHY);
         }
         if let Some(rf) = t.get("recv") {
-            layer.max_recv_message_size = byte_count(&rf, r);
+            layer.max_recv_message_size = byte_count(&rf, r, MESSAGE_SIZE_RANGE, MESSAGE_SIZE_WHY);
         }
         t.finish(r);
-    } else if let Some(size) = byte_count(f, r) {
+    } else if let Some(size) = byte_count(f, r, MESSAGE_SIZE_RANGE, MESSAGE_SIZE_WHY) {
         layer.max_send_message_size = Some(size.clone());
         layer.max_recv_message_size = Some(size);
     }

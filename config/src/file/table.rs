@@ -125,8 +125,8 @@ impl Reader {
 
     pub(crate) fn span(&self, range: Range<usize>) -> SourceSpan {
         SourceSpan {
+            range: self.file.clamp(range),
             file: self.file.clone(),
-            range,
         }
     }
 

@@ -15,6 +15,31 @@ pub struct ConnectionConfig {
     pub idle_timeout: Option<Duration>,
     /// Largest encoded gRPC message in each direction.
     pub max_message_size: MessageSizeLimits,
+    /// HTTP/2 flow control and framing.
+    pub http2: Http2Config,
+}
+
+/// HTTP/2 flow-control windows and frame size (RFC 9113).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Config {
+    /// SETTINGS_INITIAL_WINDOW_SIZE: bytes a stream may receive before acknowledging.
+    pub stream_window: u32,
+    /// The connection's receive window, shared by its streams.
+    pub connection_window: u32,
+    /// Grow the windows with the measured bandwidth-delay product (BDP probing).
+    pub adaptive_window: bool,
+    /// SETTINGS_MAX_FRAME_SIZE: the largest frame the client accepts.
+    pub max_frame_size: u32,
+}
+
+impl Http2Config {
+    /// hyper's defaults: 2 MiB per stream, 5 MiB per connection, fixed, 16 KiB frames.
+    pub const DEFAULT: Http2Config = Http2Config {
+        stream_window: 2 << 20,
+        connection_window: 5 << 20,
+        adaptive_window: false,
+        max_frame_size: 16 << 10,
+    };
 }
 
 /// gRPC connection backoff (grpc/grpc `doc/connection-backoff.md`).

@@ -8,7 +8,9 @@ mod connection;
 mod identity;
 mod pool;
 
-pub use connection::{BackoffConfig, ConnectionConfig, KeepaliveConfig, MessageSizeLimits};
+pub use connection::{
+    BackoffConfig, ConnectionConfig, Http2Config, KeepaliveConfig, MessageSizeLimits,
+};
 pub use identity::{IdentityConfig, IdentitySource, ServerAuthorization};
 pub use pool::{HealthCheckConfig, PoolConfig};
 

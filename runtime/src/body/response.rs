@@ -1,14 +1,16 @@
 //! The response body: receive-size limit, transport errors as gRPC statuses, and the
 //! call's in-flight guard (a stream is in flight until its body is dropped).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tonic::Status;
 
 use crate::activity::CallGuard;
@@ -23,16 +25,25 @@ pin_project! {
         check: MessageSizeCheck,
         target: Arc<str>,
         guard: Option<CallGuard>,
+        // The call's deadline covers its whole response, not only the headers.
+        deadline: Option<Pin<Box<Sleep>>>,
     }
 }
 
 impl ResponseBody {
-    pub(crate) fn new(inner: Incoming, limit: u32, target: Arc<str>, guard: CallGuard) -> Self {
+    pub(crate) fn new(
+        inner: Incoming,
+        limit: u32,
+        target: Arc<str>,
+        guard: CallGuard,
+        deadline: Option<Instant>,
+    ) -> Self {
         Self {
             inner: Some(inner),
             check: MessageSizeCheck::new(limit),
             target,
             guard: Some(guard),
+            deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         }
     }
 }
@@ -57,7 +68,25 @@ impl Body for ResponseBody {
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let result = match ready!(inner.poll_frame(cx)) {
+        let polled = match inner.poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if !expired {
+                    return Poll::Pending;
+                }
+                this.inner.set(None);
+                this.guard.take();
+                return Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
+                    "target `{}`: deadline exceeded while receiving the response",
+                    this.target
+                )))));
+            }
+        };
+        let result = match polled {
             None => None,
             Some(Err(e)) => Some(Err(status_of_transport_error(this.target, &e))),
             Some(Ok(frame)) => match frame.data_ref().map(|data| this.check.feed(data)) {

@@ -21,7 +21,7 @@ use hyper::client::conn::http2::SendRequest;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use crate::activity::{Activity, CallGuard};
+use crate::activity::Activity;
 use crate::body::{RequestBody, ResponseBody};
 use crate::error::{BoxError, ConnectError, status, status_of_transport_error};
 use crate::method_policy::{MethodPolicies, format_grpc_timeout, parse_grpc_timeout};
@@ -197,15 +197,8 @@ impl Inner {
             ),
             None => status_of_transport_error(&self.target, &e),
         })?;
-        Ok(self.wrap_response(response, guard))
-    }
-
-    fn wrap_response(
-        &self,
-        response: Response<hyper::body::Incoming>,
-        guard: CallGuard,
-    ) -> Response<ResponseBody> {
-        response.map(|body| ResponseBody::new(body, self.limits.recv, self.target.clone(), guard))
+        let (limit, target) = (self.limits.recv, self.target.clone());
+        Ok(response.map(|body| ResponseBody::new(body, limit, target, guard, deadline)))
     }
 
     fn deadline_exceeded(&self, while_: &str) -> Status {
@@ -250,7 +243,7 @@ impl Inner {
         loop {
             let count = self.subchannels.len();
             let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let mut states = Vec::with_capacity(count);
+            let mut state = ConnectivityState::Shutdown;
             let mut last_error = None;
             for i in 0..count {
                 let subchannel = &self.subchannels[(start + i) % count];
@@ -262,10 +255,9 @@ impl Inner {
                     (ConnectivityState::Idle, _) => subchannel.request_connect(),
                     _ => {}
                 }
-                states.push(view.state);
+                state = ConnectivityState::aggregate([state, view.state]);
                 last_error = last_error.or(view.last_error);
             }
-            let state = ConnectivityState::aggregate(states);
             match state {
                 ConnectivityState::TransientFailure if !wait_for_ready => {
                     let reason =

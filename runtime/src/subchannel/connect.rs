@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ephemos_config::model::KeepaliveConfig;
+use ephemos_config::model::{Http2Config, KeepaliveConfig};
 use ephemos_config::value::Address;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -28,6 +28,7 @@ pub(super) struct Established {
 pub(super) async fn establish(
     address: &Address,
     keepalive: Option<KeepaliveConfig>,
+    http2: Http2Config,
     step: &mut &'static str,
 ) -> Result<Established, ConnectError> {
     *step = "dialing";
@@ -37,7 +38,12 @@ pub(super) async fn establish(
 
     *step = "HTTP/2 handshake";
     let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder.timer(TokioTimer::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(http2.stream_window)
+        .initial_connection_window_size(http2.connection_window)
+        .adaptive_window(http2.adaptive_window)
+        .max_frame_size(http2.max_frame_size);
     if let Some(keepalive) = keepalive {
         builder
             .keep_alive_interval(keepalive.time)

@@ -63,7 +63,7 @@ pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
             let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
             let mut step = "dialing";
             let attempt = tokio::select! {
-                result = timeout(deadline, establish(address, keepalive, &mut step)) => result,
+                result = timeout(deadline, establish(address, keepalive, settings.config.http2, &mut step)) => result,
                 _ = shutdown.changed() => break 'idle,
             };
             let failure = match attempt {
@@ -160,6 +160,8 @@ async fn run_ready(
 ) -> ReadyEnd {
     loop {
         tokio::select! {
+            // Frames first: a GOAWAY read just before the connection closed must win.
+            biased;
             frame = conn.frames.recv() => match frame {
                 Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
                     return ReadyEnd::GoAway {
@@ -171,7 +173,7 @@ async fn run_ready(
                 // The IO was dropped: the connection is over, `closed` says how.
                 None => return ended(&mut conn).await,
             },
-            result = &mut conn.closed => return lost(result),
+            result = &mut conn.closed => return goaway_seen(&mut conn).unwrap_or_else(|| lost(result)),
             _ = sleep_until_option(idle_deadline(settings)) => {
                 if is_idle(settings) {
                     return ReadyEnd::IdleTimeout;
@@ -184,6 +186,24 @@ async fn run_ready(
 
 async fn ended(conn: &mut Established) -> ReadyEnd {
     lost((&mut conn.closed).await)
+}
+
+/// A GOAWAY already read but not yet handled when the connection closed.
+fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
+    while let Ok(frame) = conn.frames.try_recv() {
+        if let ServerFrame::GoAway {
+            error_code,
+            debug_data,
+            ..
+        } = frame
+        {
+            return Some(ReadyEnd::GoAway {
+                error_code,
+                debug: String::from_utf8_lossy(&debug_data).into_owned(),
+            });
+        }
+    }
+    None
 }
 
 fn lost(

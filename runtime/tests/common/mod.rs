@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use ephemos::config::model::{BackoffConfig, ConnectionConfig, KeepaliveConfig, MessageSizeLimits};
+use ephemos::config::model::{
+    BackoffConfig, ConnectionConfig, Http2Config, KeepaliveConfig, MessageSizeLimits,
+};
 use ephemos::{Address, Channel, ConnectivityState};
 use ephemos_test_support::pb::EchoRequest;
 use ephemos_test_support::pb::echo_client::EchoClient;
@@ -28,6 +30,7 @@ pub fn quick() -> ConnectionConfig {
             send: 4 << 20,
             recv: 4 << 20,
         },
+        http2: Http2Config::DEFAULT,
     }
 }
 

@@ -125,7 +125,8 @@ async fn accept_loop(
             accepted = active.accept() => {
                 let Ok((client, _)) = accepted else { continue };
                 shared.accepts.lock().unwrap().push(Instant::now());
-                if current == ProxyMode::Reset {
+                // The mode may have changed while this connection was being accepted.
+                if *mode.borrow() == ProxyMode::Reset {
                     drop(client);
                     continue;
                 }
