@@ -25,7 +25,8 @@ impl Activity {
         })
     }
 
-    fn touch(&self) {
+    /// Records use now (a call starting or ending, a connection becoming READY).
+    pub(crate) fn touch(&self) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_active_ms.fetch_max(ms, Ordering::Relaxed);
     }
@@ -44,14 +45,17 @@ impl Activity {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// When the channel becomes idle for `timeout` if nothing happens meanwhile
-    /// (`None` while calls are in flight).
-    pub(crate) fn idle_at(&self, timeout: Duration) -> Option<Instant> {
+    /// When the channel becomes idle for `timeout` if nothing happens meanwhile: `None`
+    /// while calls are in flight, `Some(None)` when that is too far away to represent.
+    pub(crate) fn idle_at(&self, timeout: Duration) -> Option<Option<Instant>> {
         if self.in_flight() > 0 {
             return None;
         }
         let last = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
-        Some(self.epoch + last + timeout)
+        Some(
+            last.checked_add(timeout)
+                .and_then(|d| self.epoch.checked_add(d)),
+        )
     }
 }
 

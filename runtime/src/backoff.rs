@@ -36,11 +36,18 @@ impl ConnectionBackoff {
     pub(crate) fn next_delay(&mut self) -> Duration {
         let jitter = self.config.jitter.clamp(0.0, 1.0);
         let factor = 1.0 + jitter * (fastrand::f64() * 2.0 - 1.0);
-        let delay = self.current.mul_f64(factor);
-        let grown = self.current.mul_f64(self.config.multiplier.max(1.0));
-        self.current = grown.min(self.config.max_delay);
+        let delay = scale(self.current, factor, Duration::MAX);
+        let multiplier = self.config.multiplier.max(1.0);
+        self.current = scale(self.current, multiplier, self.config.max_delay);
         delay
     }
+}
+
+/// `duration * factor`, saturating at `cap` (settings from code may hold any float).
+fn scale(duration: Duration, factor: f64, cap: Duration) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor)
+        .unwrap_or(cap)
+        .min(cap)
 }
 
 #[cfg(test)]
@@ -64,6 +71,20 @@ mod tests {
         assert_eq!(*delays.last().unwrap(), 120_000);
         backoff.reset();
         assert_eq!(backoff.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn absurd_settings_saturate_instead_of_panicking() {
+        let mut backoff = ConnectionBackoff::new(BackoffConfig {
+            base_delay: Duration::from_secs(1),
+            multiplier: 1e300,
+            jitter: 0.0,
+            max_delay: Duration::MAX,
+        });
+        for _ in 0..5 {
+            backoff.next_delay();
+        }
+        assert_eq!(backoff.current(), Duration::MAX);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub(crate) fn status_of_transport_error(target: &str, error: &(dyn StdError + 's
                 h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
                 _ => Code::Internal,
             };
-            return status(code, target, format!("stream reset by the server: {error}"));
+            return status(code, target, format!("stream reset: {error}"));
         }
     }
     status(

@@ -8,6 +8,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -50,6 +52,8 @@ struct FrameParser {
     flags: u8,
     remaining: usize,
     capture: Option<Vec<u8>>,
+    /// A GOAWAY header has been read (its payload may still be on its way).
+    goaway_started: bool,
 }
 
 impl FrameParser {
@@ -69,6 +73,9 @@ impl FrameParser {
                     (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
                 self.kind = h[3];
                 self.flags = h[4];
+                if self.kind == FRAME_GOAWAY {
+                    self.goaway_started = true;
+                }
                 let interesting = self.kind == FRAME_GOAWAY
                     || (self.kind == FRAME_SETTINGS && self.flags & FLAG_ACK == 0);
                 self.capture = interesting.then(Vec::new);
@@ -120,17 +127,24 @@ pin_project! {
         inner: T,
         parser: FrameParser,
         events: mpsc::UnboundedSender<ServerFrame>,
+        draining: Arc<AtomicBool>,
     }
 }
 
 impl<T> FrameWatch<T> {
-    pub(crate) fn new(inner: T) -> (Self, mpsc::UnboundedReceiver<ServerFrame>) {
+    /// Wraps `inner`; `draining` is set the moment a GOAWAY's header is read, before
+    /// hyper sees the frame, so no new call is given to this connection after it.
+    pub(crate) fn new(
+        inner: T,
+        draining: Arc<AtomicBool>,
+    ) -> (Self, mpsc::UnboundedReceiver<ServerFrame>) {
         let (events, rx) = mpsc::unbounded_channel();
         (
             Self {
                 inner,
                 parser: FrameParser::default(),
                 events,
+                draining,
             },
             rx,
         )
@@ -151,6 +165,9 @@ impl<T: AsyncRead> AsyncRead for FrameWatch<T> {
             this.parser.feed(&buf.filled()[before..], |frame| {
                 let _ = events.send(frame);
             });
+            if this.parser.goaway_started {
+                this.draining.store(true, Ordering::Release);
+            }
         }
         result
     }

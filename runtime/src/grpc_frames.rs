@@ -8,6 +8,16 @@ pub(crate) struct Oversize {
     pub(crate) limit: u32,
 }
 
+impl Oversize {
+    /// The message for a request over the send limit.
+    pub(crate) fn request_message(&self) -> String {
+        format!(
+            "request message of {} bytes is larger than the send limit of {} bytes",
+            self.length, self.limit
+        )
+    }
+}
+
 /// Tracks message boundaries across body chunks.
 #[derive(Debug, Clone)]
 pub(crate) struct MessageSizeCheck {

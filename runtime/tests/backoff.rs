@@ -32,8 +32,9 @@ async fn attempts_follow_the_backoff_schedule() {
 
     let expected = [100u64, 200, 400, 400, 400];
     for (gap, base) in gaps(&proxy.accepts()).iter().zip(expected) {
-        let low = MS(base * 8 / 10).saturating_sub(MS(5));
-        // Wide above: a loaded machine may be late, never early.
+        // Accept times are taken on a loaded machine too: 50 ms of slack each way below,
+        // more above (late is possible, early by more than scheduling noise is a bug).
+        let low = MS(base * 8 / 10).saturating_sub(MS(50));
         let high = MS(base * 12 / 10 + 300);
         assert!(
             *gap >= low && *gap <= high,
@@ -106,7 +107,7 @@ async fn a_successful_connection_resets_the_backoff() {
     let accepts = proxy.accepts();
     let gap = accepts[before + 1] - accepts[before];
     assert!(
-        gap >= MS(95) && gap < MS(600),
+        gap >= MS(50) && gap < MS(700),
         "first retry after READY waited {gap:?}"
     );
 }

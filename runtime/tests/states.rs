@@ -20,15 +20,16 @@ async fn lazy_then_connecting_then_ready() {
     assert_eq!(channel.state(), ConnectivityState::Idle);
     assert!(proxy.accepts().is_empty(), "no I/O before the first call");
 
+    // Hold the connection in CONNECTING until the observer has seen it.
+    proxy.switch(ProxyMode::Freeze).await;
     let mut watcher = channel.state_watcher();
-    let observed = tokio::spawn(async move {
-        let mut seen = vec![];
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
         let mut state = ConnectivityState::Idle;
         while state != ConnectivityState::Ready {
             state = watcher.wait_for_state_change(state).await;
-            seen.push(state);
+            let _ = seen_tx.send(state);
         }
-        seen
     });
     // wait_for_state_change returns at once when the state differs.
     assert_eq!(
@@ -38,11 +39,14 @@ async fn lazy_then_connecting_then_ready() {
         ConnectivityState::Idle
     );
 
-    client(&channel).unary(request("hi")).await.unwrap();
-    assert_eq!(
-        observed.await.unwrap(),
-        [ConnectivityState::Connecting, ConnectivityState::Ready]
-    );
+    let call = tokio::spawn({
+        let mut client = client(&channel);
+        async move { client.unary(request("hi")).await }
+    });
+    assert_eq!(seen.recv().await, Some(ConnectivityState::Connecting));
+    proxy.switch(ProxyMode::Forward).await;
+    assert_eq!(seen.recv().await, Some(ConnectivityState::Ready));
+    call.await.unwrap().unwrap();
     assert_eq!(proxy.accepts().len(), 1);
     assert!(channel.is_healthy());
 }
@@ -51,8 +55,7 @@ async fn lazy_then_connecting_then_ready() {
 async fn refused_connections_fail_fast_with_the_connect_error() {
     let server = EchoServer::start("s").await;
     let proxy = Proxy::start(server.addr()).await;
-    proxy.set_mode(ProxyMode::Refuse);
-    tokio::time::sleep(MS(50)).await;
+    proxy.switch(ProxyMode::Refuse).await;
     let channel = channel(proxy.addr(), quick());
 
     let error = channel.connect().await.unwrap_err();
@@ -158,4 +161,65 @@ async fn dropping_the_last_clone_shuts_everything_down() {
         proxy.open_connections() == 0
     })
     .await;
+}
+
+#[test]
+fn dropping_a_channel_before_its_tasks_run_still_shuts_them_down() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let channel = channel("127.0.0.1:9".parse().unwrap(), quick());
+        let mut watcher = channel.state_watcher();
+        drop(channel); // no await in between: the driver tasks have not run yet
+        let state = tokio::time::timeout(MS(5000), async {
+            let mut state = watcher.state();
+            while state != ConnectivityState::Shutdown {
+                state = watcher.wait_for_state_change(state).await;
+            }
+            state
+        })
+        .await
+        .expect("reaches SHUTDOWN");
+        assert_eq!(state, ConnectivityState::Shutdown);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_several_endpoints_one_down_is_not_the_channel_down() {
+    let up = EchoServer::start("up").await;
+    let down = EchoServer::start("down").await;
+    let down_proxy = Proxy::start(down.addr()).await;
+    down_proxy.switch(ProxyMode::Refuse).await;
+    let channel = Channel::builder_for_endpoints([down_proxy.addr().into(), up.addr().into()])
+        .target_name("echo")
+        .connection(quick())
+        .connect_lazy();
+    channel.connect().await.expect("one endpoint is enough");
+    let mut client = client(&channel);
+    for i in 0..20 {
+        let reply = client
+            .unary(request(&i.to_string()))
+            .await
+            .expect("no call fails");
+        assert_eq!(reply.into_inner().server, "up");
+    }
+
+    // The other endpoint comes up: its subchannel reconnects after its backoff and
+    // takes its turn, with no call failing meanwhile.
+    down_proxy.switch(ProxyMode::Forward).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while down.calls() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second endpoint never served"
+        );
+        client
+            .unary(request("spread"))
+            .await
+            .expect("no call fails");
+        tokio::time::sleep(MS(20)).await;
+    }
+    assert!(up.calls() > 20);
 }

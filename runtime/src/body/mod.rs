@@ -5,5 +5,5 @@
 mod request;
 mod response;
 
-pub(crate) use request::RequestBody;
+pub(crate) use request::{OversizeFlag, RequestBody, RequestSource};
 pub use response::ResponseBody;

@@ -14,6 +14,7 @@ use tokio::time::{Instant, Sleep};
 use tonic::Status;
 
 use crate::activity::CallGuard;
+use crate::body::OversizeFlag;
 use crate::error::status_of_transport_error;
 use crate::grpc_frames::MessageSizeCheck;
 
@@ -27,6 +28,8 @@ pin_project! {
         guard: Option<CallGuard>,
         // The call's deadline covers its whole response, not only the headers.
         deadline: Option<Pin<Box<Sleep>>>,
+        // Set when the request body hit the send limit: the stream's reset is ours.
+        request_oversize: OversizeFlag,
     }
 }
 
@@ -37,6 +40,7 @@ impl ResponseBody {
         target: Arc<str>,
         guard: CallGuard,
         deadline: Option<Instant>,
+        request_oversize: OversizeFlag,
     ) -> Self {
         Self {
             inner: Some(inner),
@@ -44,6 +48,7 @@ impl ResponseBody {
             target,
             guard: Some(guard),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            request_oversize,
         }
     }
 }
@@ -65,30 +70,38 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let mut this = self.project();
+        if this.inner.is_none() {
+            return Poll::Ready(None);
+        }
+        // The deadline is checked first: a stream that never pauses still ends on time.
+        if this
+            .deadline
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+        {
+            this.inner.set(None);
+            this.guard.take();
+            return Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
+                "target `{}`: deadline exceeded while receiving the response",
+                this.target
+            )))));
+        }
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let polled = match inner.poll_frame(cx) {
-            Poll::Ready(frame) => frame,
-            Poll::Pending => {
-                let expired = this
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if !expired {
-                    return Poll::Pending;
-                }
-                this.inner.set(None);
-                this.guard.take();
-                return Poll::Ready(Some(Err(Status::deadline_exceeded(format!(
-                    "target `{}`: deadline exceeded while receiving the response",
-                    this.target
-                )))));
-            }
+        let Poll::Ready(polled) = inner.poll_frame(cx) else {
+            return Poll::Pending;
         };
         let result = match polled {
             None => None,
-            Some(Err(e)) => Some(Err(status_of_transport_error(this.target, &e))),
+            Some(Err(e)) => Some(Err(match this.request_oversize.get() {
+                Some(o) => Status::resource_exhausted(format!(
+                    "target `{}`: {}",
+                    this.target,
+                    o.request_message()
+                )),
+                None => status_of_transport_error(this.target, &e),
+            })),
             Some(Ok(frame)) => match frame.data_ref().map(|data| this.check.feed(data)) {
                 Some(Err(oversize)) => Some(Err(Status::resource_exhausted(format!(
                     "target `{}`: response message of {} bytes is larger than the receive limit of {} bytes",

@@ -14,7 +14,6 @@ use super::{Channel, Inner, StateWatcher};
 use crate::activity::Activity;
 use crate::error::ConnectError;
 use crate::method_policy::MethodPolicies;
-use crate::state::ConnectivityState;
 use crate::subchannel::Subchannel;
 
 /// Why a channel cannot be built from a configuration.
@@ -136,8 +135,8 @@ impl ChannelBuilder {
                 activity,
                 methods: MethodPolicies::new(&self.service_config),
                 limits: self.connection.max_message_size,
-                connect_timeout: self.connection.connect_timeout,
                 watcher,
+                changed: changed.subscribe(),
             }),
         }
     }
@@ -159,30 +158,4 @@ fn authority_of(address: &Address) -> http::uri::Authority {
     };
     text.parse()
         .unwrap_or_else(|_| http::uri::Authority::from_static("localhost"))
-}
-
-/// Waits until READY; the first TRANSIENT_FAILURE returns its error.
-pub(super) async fn wait_ready(inner: &Inner) -> Result<(), ConnectError> {
-    let mut watcher = inner.watcher.clone();
-    let mut state = watcher.state();
-    loop {
-        match state {
-            ConnectivityState::Ready => return Ok(()),
-            ConnectivityState::Shutdown => return Err(ConnectError::Shutdown),
-            ConnectivityState::TransientFailure => {
-                let error = inner
-                    .subchannels
-                    .iter()
-                    .find_map(|s| s.view().last_error)
-                    .unwrap_or(ConnectError::Shutdown);
-                return Err(error);
-            }
-            ConnectivityState::Idle => inner
-                .subchannels
-                .iter()
-                .for_each(Subchannel::request_connect),
-            ConnectivityState::Connecting => {}
-        }
-        state = watcher.wait_for_state_change(state).await;
-    }
 }

@@ -11,7 +11,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use ephemos_config::model::{MessageSizeLimits, TargetConfig};
 use ephemos_config::value::Address;
@@ -22,7 +21,7 @@ use tokio::time::Instant;
 use tonic::{Code, Status};
 
 use crate::activity::Activity;
-use crate::body::{RequestBody, ResponseBody};
+use crate::body::{OversizeFlag, RequestBody, RequestSource, ResponseBody};
 use crate::error::{BoxError, ConnectError, status, status_of_transport_error};
 use crate::method_policy::{MethodPolicies, format_grpc_timeout, parse_grpc_timeout};
 use crate::state::ConnectivityState;
@@ -38,6 +37,13 @@ use crate::subchannel::Subchannel;
 /// Errors reach the caller as `tonic::Status`: UNAVAILABLE when no connection can be had
 /// (with the last connect error), DEADLINE_EXCEEDED when the call's deadline passes while
 /// waiting for one, RESOURCE_EXHAUSTED for a message over the size limit.
+///
+/// A call the server never processed (refused by its GOAWAY or with REFUSED_STREAM, or
+/// handed back unsent by a closing connection) is sent again on another connection, its
+/// request replayed from a buffer of up to 256 KiB (gRFC A6 transparent retry).
+///
+/// tonic's generated clients also limit decoded messages, to 4 MiB by default: for a
+/// larger receive limit, raise theirs too (`client.max_decoding_message_size(n)`).
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<Inner>,
@@ -51,8 +57,9 @@ struct Inner {
     activity: Arc<Activity>,
     methods: MethodPolicies,
     limits: MessageSizeLimits,
-    connect_timeout: Duration,
     watcher: StateWatcher,
+    /// Bumped on every state change of any subchannel.
+    changed: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -106,21 +113,11 @@ impl Channel {
         self.inner.watcher.clone()
     }
 
-    /// Connects now (if IDLE) and waits until READY, at most the connect timeout.
+    /// Connects now and waits until a connection is READY; fails with the reason of the
+    /// failed attempt (each attempt is bounded by `max(connect_timeout, backoff)`) once
+    /// every endpoint is in TRANSIENT_FAILURE.
     pub async fn connect(&self) -> Result<(), ConnectError> {
-        let timeout = self.inner.connect_timeout;
-        match tokio::time::timeout(timeout, builder::wait_ready(&self.inner)).await {
-            Ok(result) => result,
-            Err(_) => Err(ConnectError::Timeout {
-                address: self
-                    .inner
-                    .subchannels
-                    .first()
-                    .map_or_else(String::new, |s| s.address().to_string()),
-                after: timeout,
-                step: "waiting for READY",
-            }),
-        }
+        self.inner.wait_ready().await
     }
 }
 
@@ -150,10 +147,25 @@ impl tower::Service<Request<tonic::body::Body>> for Channel {
     }
 }
 
+/// One look at every subchannel.
+enum Scan {
+    /// A connection that takes new calls.
+    Ready(SendRequest<RequestBody>),
+    /// Connections are being made (or a READY one is closing): wait for a change.
+    Waiting,
+    /// Every subchannel is in TRANSIENT_FAILURE.
+    AllFailed(Option<ConnectError>),
+    /// The channel is shut down (or has no endpoint).
+    Shutdown,
+}
+
+/// How many times a call that never left the client moves to another connection.
+const MAX_TRANSPARENT_RETRIES: usize = 5;
+
 impl Inner {
     async fn call(
         self: Arc<Self>,
-        mut request: Request<tonic::body::Body>,
+        request: Request<tonic::body::Body>,
     ) -> Result<Response<ResponseBody>, Status> {
         let guard = self.activity.begin();
         let policy = self.methods.lookup(request.uri().path());
@@ -166,39 +178,68 @@ impl Inner {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if let Some(timeout) = timeout
-            && header_timeout != Some(timeout)
-            && let Ok(value) = HeaderValue::from_str(&format_grpc_timeout(timeout))
-        {
-            request.headers_mut().insert("grpc-timeout", value);
-        }
-        let deadline = timeout.map(|t| Instant::now() + t);
-        self.set_origin(&mut request)?;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let oversize: OversizeFlag = Arc::new(OnceLock::new());
+        let (mut parts, body) = request.into_parts();
+        self.set_origin(&mut parts)?;
+        let source = RequestSource::new(body);
+        let first = source.attempt(self.limits.send, oversize.clone());
+        let mut request = Request::from_parts(parts.clone(), first.expect("a new source replays"));
 
-        let sender = self.pick(policy.wait_for_ready, deadline).await?;
-        let oversize = Arc::new(OnceLock::new());
-        let request =
-            request.map(|body| RequestBody::new(body, self.limits.send, oversize.clone()));
-        let sent = sender_send(sender, request);
-        let response = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, sent)
-                .await
-                .map_err(|_| self.deadline_exceeded("waiting for response headers"))?,
-            None => sent.await,
+        let mut transparent_retries = 0;
+        let response = loop {
+            let mut sender = self.pick(policy.wait_for_ready, deadline).await?;
+            if let Some(deadline) = deadline {
+                // The server gets the time that is left, not the time the call started with.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.deadline_exceeded("before the call was sent"));
+                }
+                if let Ok(value) = HeaderValue::from_str(&format_grpc_timeout(left)) {
+                    request.headers_mut().insert("grpc-timeout", value);
+                }
+            }
+            let sent = sender.try_send_request(request);
+            let result = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, sent)
+                    .await
+                    .map_err(|_| self.deadline_exceeded("waiting for response headers"))?,
+                None => sent.await,
+            };
+            match result {
+                Ok(response) => break response,
+                Err(mut error) => {
+                    if transparent_retries == MAX_TRANSPARENT_RETRIES {
+                        return Err(self.failure(&oversize, error.error()));
+                    }
+                    // A call the server never processed goes to another connection (gRFC
+                    // A6 transparent retry): hyper handed it back unsent, or the server's
+                    // GOAWAY or REFUSED_STREAM refused it; its body is replayed from the
+                    // start while it fits the replay buffer.
+                    request = match error.take_message() {
+                        Some(unsent) => unsent,
+                        None => match never_processed(error.error())
+                            .then(|| source.attempt(self.limits.send, oversize.clone()))
+                            .flatten()
+                        {
+                            Some(body) => Request::from_parts(parts.clone(), body),
+                            None => return Err(self.failure(&oversize, error.error())),
+                        },
+                    };
+                    transparent_retries += 1;
+                }
+            }
         };
-        let response = response.map_err(|e| match oversize.get() {
-            Some(o) => status(
-                Code::ResourceExhausted,
-                &self.target,
-                format!(
-                    "request message of {} bytes is larger than the send limit of {} bytes",
-                    o.length, o.limit
-                ),
-            ),
-            None => status_of_transport_error(&self.target, &e),
-        })?;
         let (limit, target) = (self.limits.recv, self.target.clone());
-        Ok(response.map(|body| ResponseBody::new(body, limit, target, guard, deadline)))
+        Ok(response.map(|body| ResponseBody::new(body, limit, target, guard, deadline, oversize)))
+    }
+
+    /// The status of a call that failed on its connection.
+    fn failure(&self, oversize: &OversizeFlag, error: &hyper::Error) -> Status {
+        match oversize.get() {
+            Some(o) => status(Code::ResourceExhausted, &self.target, o.request_message()),
+            None => status_of_transport_error(&self.target, error),
+        }
     }
 
     fn deadline_exceeded(&self, while_: &str) -> Status {
@@ -210,9 +251,9 @@ impl Inner {
     }
 
     /// tonic gives a path only; hyper's HTTP/2 client needs scheme and authority.
-    fn set_origin(&self, request: &mut Request<tonic::body::Body>) -> Result<(), Status> {
+    fn set_origin(&self, request: &mut http::request::Parts) -> Result<(), Status> {
         let path = request
-            .uri()
+            .uri
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
@@ -228,71 +269,130 @@ impl Inner {
                     format!("invalid request URI: {e}"),
                 )
             })?;
-        *request.uri_mut() = uri;
+        request.uri = uri;
         Ok(())
     }
 
-    /// A READY connection, waiting while connections are being made. Fails fast with
-    /// UNAVAILABLE when every subchannel is in TRANSIENT_FAILURE, unless `wait_for_ready`.
+    /// Looks at every subchannel once, starting at the next in turn; asks IDLE ones to
+    /// connect. A READY subchannel whose connection is closing counts as connecting.
+    fn scan(&self) -> Scan {
+        let count = self.subchannels.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let (mut all_failed, mut all_shutdown) = (count > 0, true);
+        let mut last_error = None;
+        for i in 0..count {
+            let subchannel = &self.subchannels[(start + i) % count];
+            let view = subchannel.view();
+            match view.state {
+                ConnectivityState::Ready => match view.connection {
+                    Some(connection) if connection.usable() => {
+                        return Scan::Ready(connection.sender);
+                    }
+                    _ => all_failed = false,
+                },
+                ConnectivityState::Idle => {
+                    subchannel.request_connect();
+                    all_failed = false;
+                }
+                ConnectivityState::Connecting => all_failed = false,
+                ConnectivityState::TransientFailure => {
+                    last_error = last_error.or(view.last_error);
+                }
+                ConnectivityState::Shutdown => {
+                    all_failed = false;
+                    continue;
+                }
+            }
+            all_shutdown = false;
+        }
+        if all_shutdown {
+            Scan::Shutdown
+        } else if all_failed {
+            Scan::AllFailed(last_error)
+        } else {
+            Scan::Waiting
+        }
+    }
+
+    /// A connection that takes new calls, waiting while connections are being made.
+    /// Fails fast with UNAVAILABLE when every subchannel is in TRANSIENT_FAILURE, unless
+    /// `wait_for_ready`.
     async fn pick(
         &self,
         wait_for_ready: bool,
         deadline: Option<Instant>,
     ) -> Result<SendRequest<RequestBody>, Status> {
-        let mut watcher = self.watcher.clone();
+        if let Scan::Ready(sender) = self.scan() {
+            return Ok(sender);
+        }
+        let mut changed = self.changed.clone();
         loop {
-            let count = self.subchannels.len();
-            let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let mut state = ConnectivityState::Shutdown;
-            let mut last_error = None;
-            for i in 0..count {
-                let subchannel = &self.subchannels[(start + i) % count];
-                let view = subchannel.view();
-                match (&view.state, view.connection) {
-                    (ConnectivityState::Ready, Some(sender)) if !sender.is_closed() => {
-                        return Ok(sender);
-                    }
-                    (ConnectivityState::Idle, _) => subchannel.request_connect(),
-                    _ => {}
-                }
-                state = ConnectivityState::aggregate([state, view.state]);
-                last_error = last_error.or(view.last_error);
-            }
-            match state {
-                ConnectivityState::TransientFailure if !wait_for_ready => {
+            // Marked seen before looking, so any change after the look wakes the wait.
+            changed.borrow_and_update();
+            match self.scan() {
+                Scan::Ready(sender) => return Ok(sender),
+                Scan::AllFailed(error) if !wait_for_ready => {
                     let reason =
-                        last_error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
+                        error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
                     return Err(status(Code::Unavailable, &self.target, reason));
                 }
-                ConnectivityState::Shutdown => {
+                Scan::Shutdown => {
                     return Err(status(
                         Code::Unavailable,
                         &self.target,
                         ConnectError::Shutdown,
                     ));
                 }
-                _ => {}
+                Scan::AllFailed(_) | Scan::Waiting => {}
             }
-            let changed = watcher.wait_for_state_change(state);
-            match deadline {
+            let change = changed.changed();
+            let outcome = match deadline {
                 Some(deadline) => {
-                    if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                        return Err(self.deadline_exceeded(&format!(
-                            "waiting for a connection (channel {state})"
-                        )));
-                    }
+                    tokio::time::timeout_at(deadline, change)
+                        .await
+                        .map_err(|_| {
+                            let state = self.watcher.state();
+                            self.deadline_exceeded(&format!(
+                                "waiting for a connection (channel {state})"
+                            ))
+                        })?
                 }
-                None => {
-                    changed.await;
-                }
+                None => change.await,
+            };
+            if outcome.is_err() {
+                return Err(status(
+                    Code::Unavailable,
+                    &self.target,
+                    ConnectError::Shutdown,
+                ));
+            }
+        }
+    }
+
+    /// Connects every IDLE subchannel and waits until one is READY; fails with the last
+    /// error once every subchannel is in TRANSIENT_FAILURE. Each attempt has its own
+    /// deadline, so this ends.
+    async fn wait_ready(&self) -> Result<(), ConnectError> {
+        self.activity.touch();
+        let mut changed = self.changed.clone();
+        loop {
+            changed.borrow_and_update();
+            match self.scan() {
+                Scan::Ready(_) => return Ok(()),
+                Scan::AllFailed(error) => return Err(error.unwrap_or(ConnectError::Shutdown)),
+                Scan::Shutdown => return Err(ConnectError::Shutdown),
+                Scan::Waiting => {}
+            }
+            if changed.changed().await.is_err() {
+                return Err(ConnectError::Shutdown);
             }
         }
     }
 }
 
-async fn sender_send(
-    mut sender: SendRequest<RequestBody>,
-    request: Request<RequestBody>,
-) -> Result<Response<hyper::body::Incoming>, hyper::Error> {
-    sender.send_request(request).await
+/// Whether the server refused a stream before processing it: a GOAWAY that excludes it,
+/// or RST_STREAM REFUSED_STREAM (gRFC A6: such calls may be retried transparently).
+fn never_processed(error: &hyper::Error) -> bool {
+    crate::error::find::<h2::Error>(error)
+        .is_some_and(|e| e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM))
 }

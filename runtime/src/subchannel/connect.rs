@@ -5,18 +5,21 @@ use std::time::Duration;
 
 use ephemos_config::model::{Http2Config, KeepaliveConfig};
 use ephemos_config::value::Address;
-use hyper::client::conn::http2::{self, SendRequest};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::body::RequestBody;
+use super::Connection;
 use crate::error::ConnectError;
 use crate::frame_watch::{FrameWatch, ServerFrame};
 use crate::transport;
 
 /// A connection whose server has sent its SETTINGS.
 pub(super) struct Established {
-    pub(super) sender: SendRequest<RequestBody>,
+    pub(super) connection: Connection,
     /// Frames the server sends from now on (GOAWAY, later SETTINGS).
     pub(super) frames: mpsc::UnboundedReceiver<ServerFrame>,
     /// Resolves when the connection ends, with hyper's error if it failed.
@@ -34,7 +37,8 @@ pub(super) async fn establish(
     *step = "dialing";
     let transport = transport::dial(address).await?;
     let peer = transport.peer();
-    let (io, mut frames) = FrameWatch::new(transport);
+    let draining = Arc::new(AtomicBool::new(false));
+    let (io, mut frames) = FrameWatch::new(transport, draining.clone());
 
     *step = "HTTP/2 handshake";
     let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -88,7 +92,7 @@ pub(super) async fn establish(
         }
     }
     Ok(Established {
-        sender,
+        connection: Connection { sender, draining },
         frames,
         closed,
         peer,

@@ -3,6 +3,7 @@
 //! keepalive time after GOAWAY `too_many_pings` (gRFC A8).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ephemos_config::model::ConnectionConfig;
 use ephemos_config::value::Address;
@@ -35,15 +36,11 @@ enum ReadyEnd {
     Lost(String),
 }
 
-/// Why the wait after a failed attempt ended.
-enum BackoffEnd {
-    Retry,
-    IdleTimeout,
-    Shutdown,
-}
-
-pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
-    let mut shutdown = shared.shutdown.subscribe();
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    settings: Settings,
+) {
     let mut backoff = ConnectionBackoff::new(settings.config.backoff);
     let mut keepalive = settings.config.keepalive;
     let target = &settings.target;
@@ -53,11 +50,19 @@ pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
             v.state = ConnectivityState::Idle;
             v.connection = None;
         });
-        tokio::select! {
-            _ = shared.connect_requested.notified() => {}
-            _ = shutdown.changed() => break 'idle,
+        // Wait for a caller's request (the flag, not the notification, is the truth: a
+        // stale wake-up from an earlier burst of calls is ignored).
+        while !shared.connect_requested.load(Ordering::Acquire) {
+            if *shutdown.borrow() {
+                break 'idle;
+            }
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = shutdown.changed() => break 'idle,
+            }
         }
         loop {
+            shared.connect_requested.store(false, Ordering::Release);
             shared.publish(|v| v.state = ConnectivityState::Connecting);
             let started = Instant::now();
             let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
@@ -69,10 +74,12 @@ pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
             let failure = match attempt {
                 Ok(Ok(established)) => {
                     backoff.reset();
+                    // Becoming READY counts as use: a warm-up is not undone by the idle timer.
+                    settings.activity.touch();
                     tracing::debug!(%target, peer = %established.peer, "subchannel READY");
                     shared.publish(|v| {
                         v.state = ConnectivityState::Ready;
-                        v.connection = Some(established.sender.clone());
+                        v.connection = Some(established.connection.clone());
                         v.last_error = None;
                     });
                     match run_ready(established, &mut shutdown, &settings).await {
@@ -117,10 +124,14 @@ pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
                 v.last_error = Some(failure);
             });
             let retry_at = started + backoff.next_delay();
-            match wait_backoff(retry_at, &mut shutdown, &settings).await {
-                BackoffEnd::Retry => {}
-                BackoffEnd::IdleTimeout => continue 'idle,
-                BackoffEnd::Shutdown => break 'idle,
+            tokio::select! {
+                _ = sleep_until(retry_at) => {}
+                _ = shutdown.changed() => break 'idle,
+            }
+            // The backoff has run out: reconnect, unless nobody has used the channel for
+            // the idle timeout (then wait in IDLE for the next call, as gRPC does).
+            if is_idle(&settings) {
+                continue 'idle;
             }
         }
     }
@@ -131,14 +142,13 @@ pub(super) async fn run(shared: Arc<Shared>, settings: Settings) {
 }
 
 /// When the idle timer fires, if it is on: now + timeout while calls are in flight.
+/// `None` when the timer is off or too far away to represent.
 fn idle_deadline(settings: &Settings) -> Option<Instant> {
     let timeout = settings.config.idle_timeout?;
-    Some(
-        settings
-            .activity
-            .idle_at(timeout)
-            .unwrap_or_else(|| Instant::now() + timeout),
-    )
+    match settings.activity.idle_at(timeout) {
+        Some(at) => at,
+        None => Instant::now().checked_add(timeout),
+    }
 }
 
 fn is_idle(settings: &Settings) -> bool {
@@ -214,24 +224,6 @@ fn lost(
         Ok(Err(e)) => crate::error::describe(&e),
         Err(_) => "the connection task ended".to_owned(),
     })
-}
-
-async fn wait_backoff(
-    retry_at: Instant,
-    shutdown: &mut watch::Receiver<bool>,
-    settings: &Settings,
-) -> BackoffEnd {
-    loop {
-        tokio::select! {
-            _ = sleep_until(retry_at) => return BackoffEnd::Retry,
-            _ = sleep_until_option(idle_deadline(settings)) => {
-                if is_idle(settings) {
-                    return BackoffEnd::IdleTimeout;
-                }
-            }
-            _ = shutdown.changed() => return BackoffEnd::Shutdown,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod connect;
 mod driver;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ephemos_config::model::ConnectionConfig;
 use ephemos_config::value::Address;
@@ -22,19 +23,37 @@ use crate::body::RequestBody;
 use crate::error::ConnectError;
 use crate::state::ConnectivityState;
 
+/// A READY connection as callers see it.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    pub(crate) sender: SendRequest<RequestBody>,
+    /// Set as soon as the server's GOAWAY is read: take no new calls.
+    pub(crate) draining: Arc<AtomicBool>,
+}
+
+impl Connection {
+    /// Whether a new call may be sent on this connection.
+    pub(crate) fn usable(&self) -> bool {
+        !self.draining.load(Ordering::Acquire) && !self.sender.is_closed()
+    }
+}
+
 /// What callers see of a subchannel.
 #[derive(Clone)]
 pub(crate) struct View {
     pub(crate) state: ConnectivityState,
     /// The connection, while READY.
-    pub(crate) connection: Option<SendRequest<RequestBody>>,
+    pub(crate) connection: Option<Connection>,
     /// Why the last attempt failed, kept until the next attempt succeeds.
     pub(crate) last_error: Option<ConnectError>,
 }
 
 struct Shared {
     view: watch::Sender<View>,
-    connect_requested: Notify,
+    /// Set by callers that want a connection; the driver clears it when it starts an
+    /// attempt, so a burst of calls does not leave a reconnect for later.
+    connect_requested: AtomicBool,
+    wake: Notify,
     shutdown: watch::Sender<bool>,
     /// Bumped on every state change of any subchannel of the channel.
     changed: Arc<watch::Sender<u64>>,
@@ -58,7 +77,6 @@ impl Shared {
 pub(crate) struct Subchannel {
     shared: Arc<Shared>,
     view: watch::Receiver<View>,
-    address: Address,
 }
 
 impl Subchannel {
@@ -78,24 +96,25 @@ impl Subchannel {
         });
         let shared = Arc::new(Shared {
             view: view_tx,
-            connect_requested: Notify::new(),
+            connect_requested: AtomicBool::new(false),
+            wake: Notify::new(),
             shutdown: watch::channel(false).0,
             changed,
         });
+        // Subscribed here, not in the task: a drop before the task first runs is then
+        // still seen as a change.
+        let shutdown = shared.shutdown.subscribe();
         tokio::spawn(driver::run(
             shared.clone(),
+            shutdown,
             driver::Settings {
                 target,
-                address: address.clone(),
+                address,
                 config,
                 activity,
             },
         ));
-        Self {
-            shared,
-            view,
-            address,
-        }
+        Self { shared, view }
     }
 
     /// The current view (a cheap clone).
@@ -110,12 +129,8 @@ impl Subchannel {
 
     /// Asks the driver to connect if it is IDLE (no effect otherwise).
     pub(crate) fn request_connect(&self) {
-        self.shared.connect_requested.notify_one();
-    }
-
-    /// The address this subchannel connects to.
-    pub(crate) fn address(&self) -> &Address {
-        &self.address
+        self.shared.connect_requested.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
     }
 }
 

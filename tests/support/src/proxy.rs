@@ -30,6 +30,8 @@ struct Shared {
 pub struct Proxy {
     addr: SocketAddr,
     mode: watch::Sender<ProxyMode>,
+    /// The mode the accept loop has put in force (the listener closed for Refuse).
+    applied: watch::Receiver<ProxyMode>,
     /// Bumped to cut every open connection.
     cut: watch::Sender<u64>,
     shared: Arc<Shared>,
@@ -42,6 +44,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (mode, mode_rx) = watch::channel(ProxyMode::Forward);
+        let (applied_tx, applied) = watch::channel(ProxyMode::Forward);
         let (cut, cut_rx) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             accepts: Mutex::new(Vec::new()),
@@ -51,13 +54,14 @@ impl Proxy {
             Some(listener),
             addr,
             upstream,
-            mode_rx,
+            (mode_rx, applied_tx),
             cut_rx,
             shared.clone(),
         ));
         Proxy {
             addr,
             mode,
+            applied,
             cut,
             shared,
             task,
@@ -72,6 +76,14 @@ impl Proxy {
     /// Changes how the proxy treats connections from now on.
     pub fn set_mode(&self, mode: ProxyMode) {
         self.mode.send_replace(mode);
+    }
+
+    /// Changes the mode and waits until it is in force (for Refuse: the listener is
+    /// closed, so the next connection is refused by the kernel).
+    pub async fn switch(&self, mode: ProxyMode) {
+        self.set_mode(mode);
+        let mut applied = self.applied.clone();
+        let _ = applied.wait_for(|m| *m == mode).await;
     }
 
     /// Closes every open connection (both sides), as a network failure would.
@@ -100,7 +112,7 @@ async fn accept_loop(
     mut listener: Option<TcpListener>,
     addr: SocketAddr,
     upstream: SocketAddr,
-    mut mode: watch::Receiver<ProxyMode>,
+    (mut mode, applied): (watch::Receiver<ProxyMode>, watch::Sender<ProxyMode>),
     cut: watch::Receiver<u64>,
     shared: Arc<Shared>,
 ) {
@@ -108,6 +120,7 @@ async fn accept_loop(
         let current = *mode.borrow_and_update();
         if current == ProxyMode::Refuse {
             listener = None;
+            applied.send_replace(current);
             if mode.changed().await.is_err() {
                 return;
             }
@@ -120,6 +133,7 @@ async fn accept_loop(
                 listener.as_ref().unwrap()
             }
         };
+        applied.send_replace(current);
         tokio::select! {
             changed = mode.changed() => if changed.is_err() { return },
             accepted = active.accept() => {
