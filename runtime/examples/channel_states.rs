@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut settings = Preset::Development.connection_config();
     settings.backoff.base_delay = Duration::from_millis(200);
     settings.backoff.max_delay = Duration::from_millis(800);
-    let channel = Channel::builder(Address::from(addr))
+    let channel = Channel::plaintext(Address::from(addr))
         .target_name("echo")
         .connection(settings)
         .connect_lazy();

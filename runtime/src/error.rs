@@ -27,6 +27,18 @@ pub enum ConnectError {
         /// The operating system's message.
         message: String,
     },
+    /// The TLS handshake failed: the server's certificate was refused (by the X509-SVID
+    /// rules or the authorization), or the server refused ours.
+    #[error("TLS handshake with {peer} failed: {message}")]
+    Tls {
+        /// The socket address dialled.
+        peer: String,
+        /// Which rule was broken, naming the server's SPIFFE ID when it was refused.
+        message: String,
+    },
+    /// The client's own identity could not be had (no Workload API, unreadable files).
+    #[error("no client identity: {0}")]
+    Identity(#[from] crate::identity::IdentityError),
     /// The HTTP/2 handshake failed (the peer is not an HTTP/2 server, or closed).
     #[error("HTTP/2 handshake with {peer} failed: {message}")]
     Http2 {

@@ -10,7 +10,7 @@
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use ephemos::{Channel, ConnectivityState};
 //!
-//! let channel = Channel::builder("127.0.0.1:50051".parse::<ephemos::Address>()?)
+//! let channel = Channel::plaintext("127.0.0.1:50051".parse::<ephemos::Address>()?)
 //!     .target_name("echo")
 //!     .connect_lazy();                     // no I/O yet
 //! assert_eq!(channel.state(), ConnectivityState::Idle);
@@ -24,14 +24,15 @@
 //! ```text
 //! Channel        tower::Service<http::Request<tonic::body::Body>>: the T of any tonic client
 //!  └ subchannel  one HTTP/2 connection (hyper) per endpoint: state, backoff, keepalive, idle
-//!    └ transport TCP (DNS, TCP_NODELAY) or unix socket
+//!    └ tls       SPIFFE mTLS (spiffe-rustls over spiffe::X509Source): SVID, peer authorization
+//!      └ transport TCP (DNS, TCP_NODELAY) or unix socket
 //! ```
 //!
 //! Settings come from `ephemos-config` ([`ConnectionConfig`], [`TargetConfig`]), usually
 //! resolved from `connections.toml`; [`Channel::from_target`] takes a resolved target.
-//! Retries, pooling, SPIFFE mTLS and telemetry are layers still to come (see the
-//! project's DESIGN.md); until SPIFFE identity lands, a target whose identity needs TLS is
-//! refused rather than connected in plaintext.
+//! SPIFFE mTLS comes from [`identity`] (SVID sources: Workload API, files, an in-process
+//! dev CA) and [`server`] gives tonic servers the same mTLS. Retries, pooling and
+//! telemetry are layers still to come (see the project's DESIGN.md).
 //!
 //! ## The model
 //!
@@ -54,9 +55,12 @@ mod channel;
 mod error;
 mod frame_watch;
 mod grpc_frames;
+pub mod identity;
 mod method_policy;
+pub mod server;
 mod state;
 mod subchannel;
+mod tls;
 mod transport;
 
 pub use body::ResponseBody;

@@ -88,7 +88,7 @@ async fn calls_over_a_unix_socket() {
     let _ = std::fs::remove_file(&path);
     let server = EchoServer::start_unix(&path, "unix").await;
     let address: ephemos::Address = format!("unix:{}", path.display()).parse().unwrap();
-    let channel = ephemos::Channel::builder(address)
+    let channel = ephemos::Channel::plaintext(address)
         .connection(quick())
         .connect_lazy();
     let mut client = client(&channel);

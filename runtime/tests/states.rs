@@ -192,7 +192,8 @@ async fn with_several_endpoints_one_down_is_not_the_channel_down() {
     let down = EchoServer::start("down").await;
     let down_proxy = Proxy::start(down.addr()).await;
     down_proxy.switch(ProxyMode::Refuse).await;
-    let channel = Channel::builder_for_endpoints([down_proxy.addr().into(), up.addr().into()])
+    let channel = Channel::plaintext(down_proxy.addr())
+        .endpoints([down_proxy.addr().into(), up.addr().into()])
         .target_name("echo")
         .connection(quick())
         .connect_lazy();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use ephemos_config::Preset;
-use ephemos_config::model::{ConnectionConfig, IdentitySource, TargetConfig};
+use ephemos_config::model::{ConnectionConfig, TargetConfig};
 use ephemos_config::service_config::ServiceConfig;
 use ephemos_config::value::Address;
 use tokio::sync::watch;
@@ -13,22 +13,21 @@ use tokio::sync::watch;
 use super::{Channel, Inner, StateWatcher};
 use crate::activity::Activity;
 use crate::error::ConnectError;
+use crate::identity::{Identity, IdentityError};
 use crate::method_policy::MethodPolicies;
 use crate::subchannel::Subchannel;
+use crate::tls::TlsSettings;
 
 /// Why a channel cannot be built from a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
-    /// The target's identity needs TLS, which this build of the runtime cannot do yet.
-    #[error(
-        "target `{target}` asks for the `{identity}` identity, but this ephemos runtime has no TLS yet; \
-         refusing to fall back to plaintext (set identity = \"plaintext\" to connect without TLS)"
-    )]
-    IdentityUnsupported {
+    /// The target's identity cannot be set up.
+    #[error("target `{target}`: {error}")]
+    Identity {
         /// The target's name.
         target: String,
-        /// The identity source it asks for.
-        identity: &'static str,
+        /// Why.
+        error: IdentityError,
     },
     /// No endpoint to connect to.
     #[error("target `{target}` has no endpoints")]
@@ -45,10 +44,13 @@ pub struct ChannelBuilder {
     endpoints: Vec<Address>,
     connection: ConnectionConfig,
     service_config: ServiceConfig,
+    /// `None` is plaintext, which only [`Channel::plaintext`] (or a configuration saying
+    /// `identity = "plaintext"`) can choose.
+    tls: Option<Arc<TlsSettings>>,
 }
 
 impl ChannelBuilder {
-    pub(super) fn new(endpoints: Vec<Address>) -> Self {
+    pub(super) fn new(endpoints: Vec<Address>, tls: Option<TlsSettings>) -> Self {
         let target = endpoints
             .first()
             .map_or_else(String::new, ToString::to_string);
@@ -57,16 +59,22 @@ impl ChannelBuilder {
             endpoints,
             connection: Preset::Production.connection_config(),
             service_config: ServiceConfig::default(),
+            tls: tls.map(Arc::new),
         }
     }
 
     pub(super) fn from_target(config: &TargetConfig) -> Result<Self, BuildError> {
-        if !matches!(config.identity.source, IdentitySource::Plaintext) {
-            return Err(BuildError::IdentityUnsupported {
+        let identity =
+            Identity::from_config(&config.identity).map_err(|error| BuildError::Identity {
                 target: config.name.to_string(),
-                identity: config.identity.source.kind(),
-            });
-        }
+                error,
+            })?;
+        let tls = identity.map(|identity| {
+            Arc::new(TlsSettings {
+                identity,
+                authorization: config.server_authorization.clone(),
+            })
+        });
         if config.endpoints.is_empty() {
             return Err(BuildError::NoEndpoints {
                 target: config.name.to_string(),
@@ -77,12 +85,19 @@ impl ChannelBuilder {
             endpoints: config.endpoints.to_vec(),
             connection: config.connection,
             service_config: config.service_config.clone(),
+            tls,
         })
     }
 
     /// The name used in messages and logs (the target's name in `connections.toml`).
     pub fn target_name(mut self, name: impl Into<String>) -> Self {
         self.target = name.into();
+        self
+    }
+
+    /// Connects to these endpoints (one connection each) instead of the one address.
+    pub fn endpoints(mut self, endpoints: impl IntoIterator<Item = Address>) -> Self {
+        self.endpoints = endpoints.into_iter().collect();
         self
     }
 
@@ -112,6 +127,7 @@ impl ChannelBuilder {
                     target.clone(),
                     address.clone(),
                     self.connection,
+                    self.tls.clone(),
                     activity.clone(),
                     changed.clone(),
                 )

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use ephemos_config::model::{MessageSizeLimits, TargetConfig};
+use ephemos_config::model::{MessageSizeLimits, ServerAuthorization, TargetConfig};
 use ephemos_config::value::Address;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
@@ -23,9 +23,11 @@ use tonic::{Code, Status};
 use crate::activity::Activity;
 use crate::body::{OversizeFlag, RequestBody, RequestSource, ResponseBody};
 use crate::error::{BoxError, ConnectError, status, status_of_transport_error};
+use crate::identity::Identity;
 use crate::method_policy::{MethodPolicies, format_grpc_timeout, parse_grpc_timeout};
 use crate::state::ConnectivityState;
 use crate::subchannel::Subchannel;
+use crate::tls::TlsSettings;
 
 /// A gRPC channel: give it to any tonic-generated client (`EchoClient::new(channel)`).
 ///
@@ -72,14 +74,26 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    /// A builder for a channel to one address, with the production preset's settings.
-    pub fn builder(address: impl Into<Address>) -> ChannelBuilder {
-        ChannelBuilder::new(vec![address.into()])
+    /// A builder for a SPIFFE mTLS channel to `address`: it presents `identity` and
+    /// accepts only servers that `authorization` allows. Production preset settings.
+    pub fn mtls(
+        address: impl Into<Address>,
+        identity: Identity,
+        authorization: ServerAuthorization,
+    ) -> ChannelBuilder {
+        ChannelBuilder::new(
+            vec![address.into()],
+            Some(TlsSettings {
+                identity,
+                authorization,
+            }),
+        )
     }
 
-    /// A builder for a channel to several endpoints (one connection each).
-    pub fn builder_for_endpoints(endpoints: impl IntoIterator<Item = Address>) -> ChannelBuilder {
-        ChannelBuilder::new(endpoints.into_iter().collect())
+    /// A builder for a channel without TLS (no encryption, no authentication): for local
+    /// development and tests. Production preset settings.
+    pub fn plaintext(address: impl Into<Address>) -> ChannelBuilder {
+        ChannelBuilder::new(vec![address.into()], None)
     }
 
     /// A builder with everything a resolved target of `connections.toml` says.

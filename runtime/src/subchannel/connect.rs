@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Connection;
 use crate::error::ConnectError;
 use crate::frame_watch::{FrameWatch, ServerFrame};
+use crate::tls::{Stream, TlsSettings};
 use crate::transport;
 
 /// A connection whose server has sent its SETTINGS.
@@ -24,6 +25,8 @@ pub(super) struct Established {
     pub(super) frames: mpsc::UnboundedReceiver<ServerFrame>,
     /// Resolves when the connection ends, with hyper's error if it failed.
     pub(super) closed: oneshot::Receiver<Result<(), hyper::Error>>,
+    /// Rotations of the identity the connection was made with (TLS only).
+    pub(super) rotation: Option<spiffe::X509SourceUpdates>,
     pub(super) peer: String,
 }
 
@@ -32,13 +35,29 @@ pub(super) async fn establish(
     address: &Address,
     keepalive: Option<KeepaliveConfig>,
     http2: Http2Config,
+    tls: Option<&TlsSettings>,
     step: &mut &'static str,
 ) -> Result<Established, ConnectError> {
+    let rotation = match tls {
+        Some(tls) => {
+            *step = "fetching the client's SVID";
+            // Subscribed before the handshake, so a rotation during it is not missed.
+            Some(tls.identity.x509_source().await?.updated())
+        }
+        None => None,
+    };
     *step = "dialing";
     let transport = transport::dial(address).await?;
     let peer = transport.peer();
+    let stream = match tls {
+        Some(tls) => {
+            *step = "TLS handshake";
+            crate::tls::handshake(tls, address, transport).await?
+        }
+        None => Stream::Plain(transport),
+    };
     let draining = Arc::new(AtomicBool::new(false));
-    let (io, mut frames) = FrameWatch::new(transport, draining.clone());
+    let (io, mut frames) = FrameWatch::new(stream, draining.clone());
 
     *step = "HTTP/2 handshake";
     let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -95,6 +114,7 @@ pub(super) async fn establish(
         connection: Connection { sender, draining },
         frames,
         closed,
+        rotation,
         peer,
     })
 }

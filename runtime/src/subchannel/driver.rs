@@ -17,6 +17,7 @@ use crate::backoff::ConnectionBackoff;
 use crate::error::ConnectError;
 use crate::frame_watch::ServerFrame;
 use crate::state::ConnectivityState;
+use crate::tls::TlsSettings;
 
 /// HTTP/2 ENHANCE_YOUR_CALM.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
@@ -25,6 +26,7 @@ pub(super) struct Settings {
     pub(super) target: Arc<str>,
     pub(super) address: Address,
     pub(super) config: ConnectionConfig,
+    pub(super) tls: Option<Arc<TlsSettings>>,
     pub(super) activity: Arc<Activity>,
 }
 
@@ -32,8 +34,13 @@ pub(super) struct Settings {
 enum ReadyEnd {
     Shutdown,
     IdleTimeout,
-    GoAway { error_code: u32, debug: String },
+    GoAway {
+        error_code: u32,
+        debug: String,
+    },
     Lost(String),
+    /// The identity's SVID or bundle rotated: new connections present the new one.
+    Rotated,
 }
 
 pub(super) async fn run(
@@ -68,7 +75,7 @@ pub(super) async fn run(
             let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
             let mut step = "dialing";
             let attempt = tokio::select! {
-                result = timeout(deadline, establish(address, keepalive, settings.config.http2, &mut step)) => result,
+                result = timeout(deadline, establish(address, keepalive, settings.config.http2, settings.tls.as_deref(), &mut step)) => result,
                 _ = shutdown.changed() => break 'idle,
             };
             let failure = match attempt {
@@ -106,6 +113,9 @@ pub(super) async fn run(
                         }
                         ReadyEnd::Lost(reason) => {
                             tracing::info!(%target, %reason, "connection lost");
+                        }
+                        ReadyEnd::Rotated => {
+                            tracing::info!(%target, "identity rotated: draining the connection, new calls use a new one");
                         }
                     }
                     continue 'idle;
@@ -184,6 +194,11 @@ async fn run_ready(
                 None => return ended(&mut conn).await,
             },
             result = &mut conn.closed => return goaway_seen(&mut conn).unwrap_or_else(|| lost(result)),
+            () = rotation(&mut conn.rotation) => {
+                // Calls in flight finish on this connection; new ones wait for the next.
+                conn.connection.draining.store(true, Ordering::Release);
+                return ReadyEnd::Rotated;
+            }
             _ = sleep_until_option(idle_deadline(settings)) => {
                 if is_idle(settings) {
                     return ReadyEnd::IdleTimeout;
@@ -192,6 +207,16 @@ async fn run_ready(
             _ = shutdown.changed() => return ReadyEnd::Shutdown,
         }
     }
+}
+
+/// Resolves when the identity's material changes (never without TLS).
+async fn rotation(updates: &mut Option<spiffe::X509SourceUpdates>) {
+    if let Some(updates) = updates
+        && updates.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 async fn ended(conn: &mut Established) -> ReadyEnd {

@@ -22,6 +22,7 @@ use crate::activity::Activity;
 use crate::body::RequestBody;
 use crate::error::ConnectError;
 use crate::state::ConnectivityState;
+use crate::tls::TlsSettings;
 
 /// A READY connection as callers see it.
 #[derive(Clone)]
@@ -86,6 +87,7 @@ impl Subchannel {
         target: Arc<str>,
         address: Address,
         config: ConnectionConfig,
+        tls: Option<Arc<TlsSettings>>,
         activity: Arc<Activity>,
         changed: Arc<watch::Sender<u64>>,
     ) -> Self {
@@ -111,6 +113,7 @@ impl Subchannel {
                 target,
                 address,
                 config,
+                tls,
                 activity,
             },
         ));

@@ -43,7 +43,7 @@ pub fn keepalive(time: Duration, timeout: Duration) -> Option<KeepaliveConfig> {
 }
 
 pub fn channel(addr: std::net::SocketAddr, config: ConnectionConfig) -> Channel {
-    Channel::builder(Address::from(addr))
+    Channel::plaintext(Address::from(addr))
         .target_name("echo")
         .connection(config)
         .connect_lazy()

@@ -1,0 +1,232 @@
+//! Serving a tonic server with the same SPIFFE mTLS as ephemos clients: the server
+//! presents its SVID, accepts only the clients an authorization allows, and hands every
+//! request the caller's verified SPIFFE ID.
+//!
+//! ```no_run
+//! # async fn example(service: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+//! use ephemos::config::model::ServerAuthorization;
+//! use ephemos::identity::Identity;
+//!
+//! let identity = Identity::dev(&"spiffe://example.org/echo".parse()?)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let incoming = ephemos::server::incoming(listener, identity, ServerAuthorization::Any).await?;
+//! // incoming.refusals() reports each refused client and why.
+//! tonic::transport::Server::builder()
+//!     .add_routes(service)
+//!     .serve_with_incoming(incoming)
+//!     .await?;
+//! // In a handler: ephemos::server::peer_id(&request) is the caller's SPIFFE ID.
+//! # Ok(()) }
+//! ```
+//!
+//! Trust the mTLS peer, never a header: [`peer_id`] is the only caller identity a
+//! handler should authorize on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ephemos_config::model::ServerAuthorization;
+use ephemos_config::value::SpiffeId;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
+
+use crate::identity::{Identity, IdentityError, Refusal};
+
+/// How long a client gets to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who is calling: put in every request's extensions by tonic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The SPIFFE ID of the client's verified X.509-SVID.
+    pub spiffe_id: SpiffeId,
+    /// The client's address.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+/// The caller's verified SPIFFE ID, on a server fed by [`incoming`].
+pub fn peer_id<T>(request: &tonic::Request<T>) -> Option<&SpiffeId> {
+    request
+        .extensions()
+        .get::<PeerIdentity>()
+        .map(|p| &p.spiffe_id)
+}
+
+/// An accepted, authenticated connection.
+pub struct TlsConnection {
+    stream: TlsStream<TcpStream>,
+    peer: PeerIdentity,
+}
+
+impl Connected for TlsConnection {
+    type ConnectInfo = PeerIdentity;
+
+    fn connect_info(&self) -> PeerIdentity {
+        self.peer.clone()
+    }
+}
+
+/// A refused client handshake: who, and which rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The client's address.
+    pub remote_addr: SocketAddr,
+    /// The broken rule (authorization, or the X509-SVID rule its certificate broke).
+    pub reason: String,
+}
+
+/// The authenticated connections of a listener: a `Stream` for
+/// `tonic::transport::Server::serve_with_incoming`.
+pub struct Incoming {
+    connections: ReceiverStream<io::Result<TlsConnection>>,
+    refusals: broadcast::Sender<Refused>,
+}
+
+impl Incoming {
+    /// Every refused handshake from now on (they are also logged).
+    pub fn refusals(&self) -> broadcast::Receiver<Refused> {
+        self.refusals.subscribe()
+    }
+}
+
+impl Stream for Incoming {
+    type Item = io::Result<TlsConnection>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.get_mut().connections).poll_next(cx)
+    }
+}
+
+/// Accepts connections on `listener`, completes the mTLS handshake with `identity`, and
+/// yields those whose client `authorization` allows. Refused handshakes are logged with
+/// the client's ID and the rule it broke, reported on [`Incoming::refusals`], and
+/// dropped. Fails at once when the identity cannot be had.
+pub async fn incoming(
+    listener: TcpListener,
+    identity: Identity,
+    authorization: ServerAuthorization,
+) -> Result<Incoming, IdentityError> {
+    let refusal = Refusal::default();
+    let config = identity
+        .server_config(&authorization, refusal.clone())
+        .await?;
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let (tx, rx) = mpsc::channel(64);
+    let (refusals, _) = broadcast::channel(64);
+    let report = refusals.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, remote) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let (acceptor, sender, report, refusal) = (
+                acceptor.clone(),
+                tx.clone(),
+                report.clone(),
+                refusal.clone(),
+            );
+            tokio::spawn(async move {
+                let _ = socket.set_nodelay(true);
+                let reason =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => match client_id(&stream) {
+                            Some(spiffe_id) => {
+                                let peer = PeerIdentity {
+                                    spiffe_id,
+                                    remote_addr: Some(remote),
+                                };
+                                let _ = sender.send(Ok(TlsConnection { stream, peer })).await;
+                                return;
+                            }
+                            None => "the client's certificate has no SPIFFE ID".to_owned(),
+                        },
+                        // The authorizer's record names the client's ID; other failures are
+                        // the X509-SVID rule its certificate broke.
+                        Ok(Err(e)) => refusal
+                            .lock()
+                            .ok()
+                            .and_then(|mut r| r.take())
+                            .unwrap_or_else(|| crate::tls::explain(&e, "client")),
+                        Err(_) => "the TLS handshake timed out".to_owned(),
+                    };
+                tracing::warn!(%remote, %reason, "client refused");
+                let _ = report.send(Refused {
+                    remote_addr: remote,
+                    reason,
+                });
+            });
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    Ok(Incoming {
+        connections: ReceiverStream::new(rx),
+        refusals,
+    })
+}
+
+/// The SPIFFE ID in the URI SAN of the client's (already verified) leaf certificate.
+fn client_id(stream: &TlsStream<TcpStream>) -> Option<SpiffeId> {
+    let leaf = stream.get_ref().1.peer_certificates()?.first()?;
+    let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let san = certificate.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|name| match name {
+        x509_parser::extensions::GeneralName::URI(uri) => SpiffeId::parse(uri).ok(),
+        _ => None,
+    })
+}
+
+impl AsyncRead for TlsConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,164 @@
+//! The TLS side of a connection: a handshake with the client's SPIFFE identity that
+//! authorizes the server by SPIFFE ID, under the HTTP/2 connection (hyper is given an
+//! `http://` URI; TLS happens here, in the connector).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use ephemos_config::model::ServerAuthorization;
+use ephemos_config::value::Address;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::ConnectError;
+use crate::identity::{Identity, Refusal};
+use crate::transport::Transport;
+
+/// Who the client is, and which servers it accepts.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsSettings {
+    pub(crate) identity: Identity,
+    pub(crate) authorization: ServerAuthorization,
+}
+
+/// A connection's byte stream: plaintext, or TLS over the transport.
+pub(crate) enum Stream {
+    Plain(Transport),
+    Tls(Box<TlsStream<Transport>>),
+}
+
+/// The name sent as SNI. SPIFFE peers are authorized by the ID in their certificate, not
+/// by this name, so any valid name will do; the target's host is the honest one.
+fn server_name(address: &Address) -> ServerName<'static> {
+    address
+        .host()
+        .and_then(|host| ServerName::try_from(host.to_owned()).ok())
+        .unwrap_or_else(|| ServerName::try_from("localhost").expect("a valid DNS name"))
+}
+
+/// Runs the TLS handshake over `transport`.
+pub(crate) async fn handshake(
+    settings: &TlsSettings,
+    address: &Address,
+    transport: Transport,
+) -> Result<Stream, ConnectError> {
+    let peer = transport.peer();
+    let refusal = Refusal::default();
+    let config = settings
+        .identity
+        .client_config(&settings.authorization, refusal.clone())
+        .await?;
+    match TlsConnector::from(Arc::new(config))
+        .connect(server_name(address), transport)
+        .await
+    {
+        Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
+        Err(error) => {
+            let recorded = refusal.lock().ok().and_then(|mut r| r.take());
+            Err(ConnectError::Tls {
+                peer,
+                message: recorded.unwrap_or_else(|| explain(&error, "server")),
+            })
+        }
+    }
+}
+
+/// What a failed handshake means, in the words of the X509-SVID rules; `peer` is who
+/// presented the certificate ("server" or "client").
+pub(crate) fn explain(error: &io::Error, peer: &str) -> String {
+    use rustls::CertificateError as C;
+    let Some(tls) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return error.to_string();
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            C::Expired | C::ExpiredContext { .. } => {
+                format!("the {peer}'s certificate has expired")
+            }
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("the {peer}'s certificate is not valid yet")
+            }
+            C::UnknownIssuer => {
+                format!(
+                    "the {peer}'s certificate does not chain to the trust bundle of its trust domain"
+                )
+            }
+            C::BadEncoding => format!("the {peer}'s certificate is not a valid X.509-SVID"),
+            other => format!("the {peer}'s certificate is not a valid X.509-SVID: {other}"),
+        },
+        rustls::Error::AlertReceived(alert) => {
+            format!("the other side refused this side's certificate (TLS alert {alert:?})")
+        }
+        rustls::Error::Other(reason) => format!("the {peer}'s certificate was refused: {reason}"),
+        rustls::Error::NoApplicationProtocol => {
+            "no common application protocol: the peer does not speak HTTP/2 over TLS (ALPN h2)"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! SPIFFE mTLS with real TLS handshakes on loopback: certificates minted in the test by
+//! the dev CA, the real `spiffe` client fetching them from an in-process Workload API.
+
+mod common;
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{MS, quick, request};
+use ephemos::config::model::ServerAuthorization;
+use ephemos::config::value::{SpiffeId, TrustDomain};
+use ephemos::identity::{DevCa, Identity, LocalAgent};
+use ephemos::{Address, Channel, ConnectError};
+use ephemos_test_support::pb::echo_client::EchoClient;
+use ephemos_test_support::pb::echo_server::{Echo, EchoServer as EchoService};
+use ephemos_test_support::pb::{EchoReply, EchoRequest};
+use tokio_stream::Stream;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+fn id(text: &str) -> SpiffeId {
+    SpiffeId::parse(text).unwrap()
+}
+
+fn exactly(text: &str) -> ServerAuthorization {
+    ServerAuthorization::Ids(Cow::Owned(vec![id(text)]))
+}
+
+fn members_of(td: &str) -> ServerAuthorization {
+    ServerAuthorization::TrustDomains(Cow::Owned(vec![TrustDomain::parse(td).unwrap()]))
+}
+
+/// Echoes the caller's verified SPIFFE ID, and remembers the address of each caller.
+#[derive(Clone, Default)]
+struct WhoAmI {
+    callers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
+}
+
+type Replies = std::pin::Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Echo for WhoAmI {
+    async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        let peer = request
+            .extensions()
+            .get::<ephemos::server::PeerIdentity>()
+            .cloned();
+        let caller = ephemos::server::peer_id(&request)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if let Some(addr) = peer.and_then(|p| p.remote_addr) {
+            self.callers.lock().unwrap().push(addr);
+        }
+        Ok(Response::new(EchoReply {
+            message: request.into_inner().message,
+            server: caller,
+            padding: vec![],
+        }))
+    }
+    type ServerStreamStream = Replies;
+    async fn server_stream(&self, _: Request<EchoRequest>) -> Result<Response<Replies>, Status> {
+        Err(Status::unimplemented(""))
+    }
+    async fn client_stream(
+        &self,
+        _: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoReply>, Status> {
+        Err(Status::unimplemented(""))
+    }
+    type BidiStream = Replies;
+    async fn bidi(&self, _: Request<Streaming<EchoRequest>>) -> Result<Response<Replies>, Status> {
+        Err(Status::unimplemented(""))
+    }
+}
+
+struct MtlsServer {
+    addr: std::net::SocketAddr,
+    refusals: tokio::sync::broadcast::Receiver<ephemos::server::Refused>,
+    service: WhoAmI,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn mtls_server(identity: Identity, clients: ServerAuthorization) -> MtlsServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = ephemos::server::incoming(listener, identity, clients)
+        .await
+        .unwrap();
+    let refusals = incoming.refusals();
+    let service = WhoAmI::default();
+    let routes = EchoService::new(service.clone());
+    let task = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(routes)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    MtlsServer {
+        addr,
+        refusals,
+        service,
+        _task: task,
+    }
+}
+
+fn client(
+    addr: std::net::SocketAddr,
+    identity: Identity,
+    authorization: ServerAuthorization,
+) -> EchoClient<Channel> {
+    let channel = Channel::mtls(Address::from(addr), identity, authorization)
+        .connection(quick())
+        .connect_lazy();
+    EchoClient::new(channel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_identities_authenticate_each_other() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        exactly("spiffe://example.org/ephemos/client"),
+    )
+    .await;
+    let client_identity = Identity::dev(&id("spiffe://example.org/ephemos/client")).unwrap();
+    let mut client = client(
+        server.addr,
+        client_identity.clone(),
+        exactly("spiffe://example.org/echo"),
+    );
+    let reply = client
+        .unary(request("hi"))
+        .await
+        .expect("mTLS call")
+        .into_inner();
+    assert_eq!(
+        reply.server, "spiffe://example.org/ephemos/client",
+        "the server saw the client's verified ID"
+    );
+    assert_eq!(
+        client_identity.spiffe_id().await.unwrap(),
+        id("spiffe://example.org/ephemos/client")
+    );
+    // Members of the trust domain are accepted too.
+    let mut member = self::client(
+        server.addr,
+        Identity::dev(&id("spiffe://example.org/ephemos/client")).unwrap(),
+        members_of("example.org"),
+    );
+    member.unary(request("again")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_the_wrong_id_is_refused_with_its_id_and_the_rule() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/impostor")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let mut client = client(
+        server.addr,
+        Identity::dev(&id("spiffe://example.org/ephemos/client")).unwrap(),
+        exactly("spiffe://example.org/payments"),
+    );
+    let status = client.unary(request("x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let message = status.message();
+    assert!(
+        message.contains("`spiffe://example.org/impostor`"),
+        "names the peer: {message}"
+    );
+    assert!(
+        message.contains("is not `spiffe://example.org/payments`"),
+        "names the rule: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_the_server_does_not_allow_is_refused_on_both_sides() {
+    let mut server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        exactly("spiffe://example.org/trusted"),
+    )
+    .await;
+    let mut client = client(
+        server.addr,
+        Identity::dev(&id("spiffe://example.org/stranger")).unwrap(),
+        ServerAuthorization::Any,
+    );
+    let status = client.unary(request("x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let refused = tokio::time::timeout(MS(5000), server.refusals.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        refused
+            .reason
+            .contains("`spiffe://example.org/stranger` is not `spiffe://example.org/trusted`"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_trust_domain_does_not_chain_to_the_bundle() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://elsewhere.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let mut client = client(
+        server.addr,
+        Identity::dev(&id("spiffe://example.org/ephemos/client")).unwrap(),
+        ServerAuthorization::Any,
+    );
+    let status = client.unary(request("x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("no bundle for trust domain elsewhere.org"),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_is_never_a_fallback() {
+    // A TLS client against a plaintext server fails; it does not quietly go plaintext.
+    let plain = ephemos_test_support::EchoServer::start("plain").await;
+    let mut client = client(
+        plain.addr(),
+        Identity::dev(&id("spiffe://example.org/c")).unwrap(),
+        ServerAuthorization::Any,
+    );
+    let status = client.unary(request("x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("TLS"), "{status:?}");
+    assert_eq!(plain.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let me = id("spiffe://example.org/rotating");
+    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    let client = client(
+        server.addr,
+        Identity::local(agent.clone()),
+        exactly("spiffe://example.org/echo"),
+    );
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let (mut client, stop) = (client.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut calls = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                client.unary(request(&format!("{worker}"))).await?;
+                calls += 1;
+            }
+            Ok::<_, Status>(calls)
+        }));
+    }
+    tokio::time::sleep(MS(300)).await;
+    let before = server
+        .service
+        .callers
+        .lock()
+        .unwrap()
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    tokio::time::sleep(MS(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for worker in workers {
+        total += worker
+            .await
+            .unwrap()
+            .expect("no call fails during the rotation");
+    }
+    let connections = server
+        .service
+        .callers
+        .lock()
+        .unwrap()
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert!(total > 20, "calls kept flowing ({total})");
+    assert_eq!(before, 1, "one connection before the rotation");
+    assert_eq!(
+        connections, 2,
+        "a new connection, with the new SVID, after it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workload_api_source_works_against_a_spire_like_agent() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let agent = LocalAgent::new(
+        ca.mint(
+            &id("spiffe://example.org/workload"),
+            Duration::from_secs(3600),
+        )
+        .unwrap(),
+    );
+    let (agent_addr, _agent_task) = agent.serve_tcp().await.unwrap();
+    let identity =
+        Identity::workload_api(Some(&format!("tcp://{agent_addr}")), Duration::from_secs(5));
+    let mut client = client(server.addr, identity, members_of("example.org"));
+    let reply = client
+        .unary(request("hi"))
+        .await
+        .expect("mTLS with the Workload API's SVID");
+    assert_eq!(reply.into_inner().server, "spiffe://example.org/workload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_workload_api_is_a_clear_error_after_the_initial_sync_timeout() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let identity = Identity::workload_api(Some(&format!("tcp://{closed}")), MS(300));
+    let channel = Channel::mtls(Address::from(closed), identity, ServerAuthorization::Any)
+        .connection(quick())
+        .connect_lazy();
+    let started = std::time::Instant::now();
+    let error = channel.connect().await.unwrap_err();
+    assert!(matches!(error, ConnectError::Identity(_)), "{error:?}");
+    assert!(
+        error.to_string().contains(&format!("tcp://{closed}")),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+fn write_pem(dir: &std::path::Path, name: &str, tag: &str, ders: &[Vec<u8>]) -> std::path::PathBuf {
+    let text: String = ders
+        .iter()
+        .map(|der| pem::encode(&pem::Pem::new(tag, der.clone())))
+        .collect();
+    let path = dir.join(name);
+    let temporary = dir.join(format!("{name}.tmp"));
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, &path).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_source_reads_pem_files_and_reloads_them() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |material: &ephemos::identity::X509Material| {
+        (
+            write_pem(dir.path(), "svid.pem", "CERTIFICATE", &material.svid.chain),
+            write_pem(
+                dir.path(),
+                "svid.key",
+                "PRIVATE KEY",
+                std::slice::from_ref(&material.svid.private_key),
+            ),
+            write_pem(
+                dir.path(),
+                "bundle.pem",
+                "CERTIFICATE",
+                &material.bundles[0].1,
+            ),
+        )
+    };
+    let (cert, key, bundle) = write(
+        &ca.mint(
+            &id("spiffe://example.org/from-files"),
+            Duration::from_secs(3600),
+        )
+        .unwrap(),
+    );
+    let mut client = client(
+        server.addr,
+        Identity::files(cert, key, bundle),
+        members_of("example.org"),
+    );
+    let reply = client
+        .unary(request("hi"))
+        .await
+        .expect("mTLS with the files' SVID");
+    assert_eq!(reply.into_inner().server, "spiffe://example.org/from-files");
+
+    // New files, new SVID: the connection is replaced and the server sees the new ID.
+    write(
+        &ca.mint(
+            &id("spiffe://example.org/renamed"),
+            Duration::from_secs(3600),
+        )
+        .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client
+            .unary(request("again"))
+            .await
+            .expect("no call fails while reloading");
+        if reply.into_inner().server == "spiffe://example.org/renamed" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the files were not reloaded"
+        );
+        tokio::time::sleep(MS(100)).await;
+    }
+}
