@@ -180,15 +180,9 @@ pub async fn incoming(
     })
 }
 
-/// The SPIFFE ID in the URI SAN of the client's (already verified) leaf certificate.
+/// The SPIFFE ID of the client's (already verified) leaf certificate.
 fn client_id(stream: &TlsStream<TcpStream>) -> Option<SpiffeId> {
-    let leaf = stream.get_ref().1.peer_certificates()?.first()?;
-    let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    let san = certificate.subject_alternative_name().ok()??;
-    san.value.general_names.iter().find_map(|name| match name {
-        x509_parser::extensions::GeneralName::URI(uri) => SpiffeId::parse(uri).ok(),
-        _ => None,
-    })
+    crate::identity::peer_spiffe_id(stream.get_ref().1.peer_certificates()?)
 }
 
 impl AsyncRead for TlsConnection {

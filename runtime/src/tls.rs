@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use ephemos_config::model::ServerAuthorization;
-use ephemos_config::value::Address;
+use ephemos_config::value::{Address, SpiffeId};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
@@ -85,7 +85,7 @@ pub(crate) fn explain(error: &io::Error, peer: &str) -> String {
             C::NotValidYet | C::NotValidYetContext { .. } => {
                 format!("the {peer}'s certificate is not valid yet")
             }
-            C::UnknownIssuer => {
+            C::UnknownIssuer | C::BadSignature => {
                 format!(
                     "the {peer}'s certificate does not chain to the trust bundle of its trust domain"
                 )
@@ -102,6 +102,18 @@ pub(crate) fn explain(error: &io::Error, peer: &str) -> String {
                 .to_owned()
         }
         other => other.to_string(),
+    }
+}
+
+impl Stream {
+    /// The server's verified SPIFFE ID (TLS only).
+    pub(crate) fn peer_id(&self) -> Option<SpiffeId> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => {
+                crate::identity::peer_spiffe_id(tls.get_ref().1.peer_certificates()?)
+            }
+        }
     }
 }
 

@@ -100,6 +100,22 @@ impl SpiffeId {
     }
 }
 
+impl std::str::FromStr for SpiffeId {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        SpiffeId::parse(text)
+    }
+}
+
+impl std::str::FromStr for TrustDomain {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        TrustDomain::parse(text)
+    }
+}
+
 impl fmt::Display for SpiffeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

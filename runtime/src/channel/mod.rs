@@ -121,6 +121,16 @@ impl Channel {
         self.inner.watcher.clone().wait_for_state_change(from).await
     }
 
+    /// The verified SPIFFE IDs of the servers this channel is connected to now (empty
+    /// without TLS or before a connection is READY).
+    pub fn server_ids(&self) -> Vec<ephemos_config::value::SpiffeId> {
+        self.inner
+            .subchannels
+            .iter()
+            .filter_map(Subchannel::server_id)
+            .collect()
+    }
+
     /// A watcher of the state that does not keep the channel alive (it reports SHUTDOWN
     /// once the last clone of the channel is dropped).
     pub fn state_watcher(&self) -> StateWatcher {

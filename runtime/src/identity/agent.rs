@@ -310,3 +310,45 @@ pub(crate) type ClientFactory = Arc<
         > + Send
         + Sync,
 >;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ephemos_config::value::{SpiffeId, TrustDomain};
+
+    use super::*;
+    use crate::identity::DevCa;
+
+    fn api() -> WorkloadApi {
+        let ca = DevCa::new(TrustDomain::parse("example.org").unwrap()).unwrap();
+        let id = SpiffeId::parse("spiffe://example.org/w").unwrap();
+        let (_, material) =
+            watch::channel(Arc::new(ca.mint(&id, Duration::from_secs(60)).unwrap()));
+        WorkloadApi { material }
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_security_header_are_refused() {
+        let status = api()
+            .fetch_x509svid(Request::new(X509svidRequest {}))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(status.message(), "security header missing from request");
+
+        let mut request = Request::new(X509svidRequest {});
+        request
+            .metadata_mut()
+            .insert("workload.spiffe.io", "true".parse().unwrap());
+        let mut stream = api()
+            .fetch_x509svid(request)
+            .await
+            .expect("served")
+            .into_inner();
+        let response = stream.next().await.unwrap().unwrap();
+        assert_eq!(response.svids[0].spiffe_id, "spiffe://example.org/w");
+        assert!(!response.svids[0].bundle.is_empty());
+    }
+}

@@ -320,3 +320,13 @@ fn renew_dev_svid(agent: &LocalAgent, ca: Arc<DevCa>, id: SpiffeId) {
         }
     });
 }
+
+/// The SPIFFE ID in the URI SAN of a peer's leaf certificate (verified by the handshake).
+pub(crate) fn peer_spiffe_id(chain: &[rustls::pki_types::CertificateDer<'_>]) -> Option<SpiffeId> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(chain.first()?.as_ref()).ok()?;
+    let san = certificate.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|name| match name {
+        x509_parser::extensions::GeneralName::URI(uri) => SpiffeId::parse(uri).ok(),
+        _ => None,
+    })
+}

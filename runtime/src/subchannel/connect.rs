@@ -56,6 +56,7 @@ pub(super) async fn establish(
         }
         None => Stream::Plain(transport),
     };
+    let server_id = stream.peer_id();
     let draining = Arc::new(AtomicBool::new(false));
     let (io, mut frames) = FrameWatch::new(stream, draining.clone());
 
@@ -111,7 +112,11 @@ pub(super) async fn establish(
         }
     }
     Ok(Established {
-        connection: Connection { sender, draining },
+        connection: Connection {
+            sender,
+            server_id,
+            draining,
+        },
         frames,
         closed,
         rotation,

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ephemos_config::model::ConnectionConfig;
 use ephemos_config::value::Address;
+use ephemos_config::value::SpiffeId;
 use hyper::client::conn::http2::SendRequest;
 use tokio::sync::{Notify, watch};
 
@@ -28,6 +29,8 @@ use crate::tls::TlsSettings;
 #[derive(Clone)]
 pub(crate) struct Connection {
     pub(crate) sender: SendRequest<RequestBody>,
+    /// The server's verified SPIFFE ID, over TLS.
+    pub(crate) server_id: Option<SpiffeId>,
     /// Set as soon as the server's GOAWAY is read: take no new calls.
     pub(crate) draining: Arc<AtomicBool>,
 }
@@ -118,6 +121,11 @@ impl Subchannel {
             },
         ));
         Self { shared, view }
+    }
+
+    /// The server's verified SPIFFE ID, while READY over TLS.
+    pub(crate) fn server_id(&self) -> Option<SpiffeId> {
+        self.view.borrow().connection.as_ref()?.server_id.clone()
     }
 
     /// The current view (a cheap clone).
