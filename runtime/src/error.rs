@@ -99,12 +99,20 @@ pub(crate) fn status_of_transport_error(target: &str, error: &(dyn StdError + 's
     )
 }
 
-/// The first error of type `E` in a `source()` chain.
+/// The first error of type `E` in a `source()` chain, looking inside `io::Error`s too
+/// (whose `source()` skips the error they wrap).
 pub(crate) fn find<'a, E: StdError + 'static>(
     mut error: &'a (dyn StdError + 'static),
 ) -> Option<&'a E> {
     loop {
         if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        if let Some(wrapped) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(found) = find::<E>(wrapped)
+        {
             return Some(found);
         }
         error = error.source()?;

@@ -32,6 +32,9 @@ pub(crate) enum ServerFrame {
         /// SETTINGS_MAX_CONCURRENT_STREAMS, when the frame sets it.
         max_concurrent_streams: Option<u32>,
     },
+    /// Reading failed with a TLS error (h2 keeps only the text of I/O errors, so the
+    /// TLS verdict is caught here, where the error is still whole).
+    TlsFailed(String),
     /// A GOAWAY frame.
     GoAway {
         /// The last stream the server will process.
@@ -160,6 +163,17 @@ impl<T: AsyncRead> AsyncRead for FrameWatch<T> {
         let this = self.project();
         let before = buf.filled().len();
         let result = this.inner.poll_read(cx, buf);
+        if let Poll::Ready(Err(error)) = &result
+            && let Some(tls) = error
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            let _ = this
+                .events
+                .send(ServerFrame::TlsFailed(crate::tls::explain_tls(
+                    tls, "server",
+                )));
+        }
         if let Poll::Ready(Ok(())) = &result {
             let events = &*this.events;
             this.parser.feed(&buf.filled()[before..], |frame| {

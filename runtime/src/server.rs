@@ -116,34 +116,41 @@ pub async fn incoming(
     identity: Identity,
     authorization: ServerAuthorization,
 ) -> Result<Incoming, IdentityError> {
-    let refusal = Refusal::default();
-    let config = identity
-        .server_config(&authorization, refusal.clone())
+    // Fails now if the identity cannot be had; each handshake then gets its own
+    // configuration (cheap: the source is shared), so a refusal is never misattributed.
+    identity
+        .server_config(&authorization, Refusal::default())
         .await?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = mpsc::channel(64);
     let (refusals, _) = broadcast::channel(64);
     let report = refusals.clone();
     tokio::spawn(async move {
         loop {
-            let (socket, remote) = match listener.accept().await {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                // The server (and its Incoming) is gone: stop, and free the port.
+                () = tx.closed() => return,
+            };
+            let (socket, remote) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
+                    // Out of file descriptors, say: do not spin.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            let (acceptor, sender, report, refusal) = (
-                acceptor.clone(),
+            let (identity, authorization, sender, report) = (
+                identity.clone(),
+                authorization.clone(),
                 tx.clone(),
                 report.clone(),
-                refusal.clone(),
             );
             tokio::spawn(async move {
-                let _ = socket.set_nodelay(true);
+                let refusal = Refusal::default();
                 let reason =
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => match client_id(&stream) {
+                    match handshake(socket, &identity, &authorization, refusal.clone()).await {
+                        Ok(stream) => match client_id(&stream) {
                             Some(spiffe_id) => {
                                 let peer = PeerIdentity {
                                     spiffe_id,
@@ -156,12 +163,11 @@ pub async fn incoming(
                         },
                         // The authorizer's record names the client's ID; other failures are
                         // the X509-SVID rule its certificate broke.
-                        Ok(Err(e)) => refusal
+                        Err(reason) => refusal
                             .lock()
                             .ok()
                             .and_then(|mut r| r.take())
-                            .unwrap_or_else(|| crate::tls::explain(&e, "client")),
-                        Err(_) => "the TLS handshake timed out".to_owned(),
+                            .unwrap_or(reason),
                     };
                 tracing::warn!(%remote, %reason, "client refused");
                 let _ = report.send(Refused {
@@ -169,15 +175,32 @@ pub async fn incoming(
                     reason,
                 });
             });
-            if tx.is_closed() {
-                return;
-            }
         }
     });
     Ok(Incoming {
         connections: ReceiverStream::new(rx),
         refusals,
     })
+}
+
+/// One server-side handshake, within [`HANDSHAKE_TIMEOUT`].
+async fn handshake(
+    socket: TcpStream,
+    identity: &Identity,
+    authorization: &ServerAuthorization,
+    refusal: Refusal,
+) -> Result<TlsStream<TcpStream>, String> {
+    let _ = socket.set_nodelay(true);
+    let config = identity
+        .server_config(authorization, refusal)
+        .await
+        .map_err(|e| e.to_string())?;
+    let accept = TlsAcceptor::from(Arc::new(config)).accept(socket);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(crate::tls::explain(&e, "client")),
+        Err(_) => Err("the TLS handshake timed out".to_owned()),
+    }
 }
 
 /// The SPIFFE ID of the client's (already verified) leaf certificate.

@@ -70,14 +70,19 @@ pub(crate) async fn handshake(
 /// What a failed handshake means, in the words of the X509-SVID rules; `peer` is who
 /// presented the certificate ("server" or "client").
 pub(crate) fn explain(error: &io::Error, peer: &str) -> String {
-    use rustls::CertificateError as C;
-    let Some(tls) = error
+    match error
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
-    else {
-        return error.to_string();
-    };
-    match tls {
+    {
+        Some(tls) => explain_tls(tls, peer),
+        None => error.to_string(),
+    }
+}
+
+/// [`explain`] for a rustls error.
+pub(crate) fn explain_tls(error: &rustls::Error, peer: &str) -> String {
+    use rustls::CertificateError as C;
+    match error {
         rustls::Error::InvalidCertificate(certificate) => match certificate {
             C::Expired | C::ExpiredContext { .. } => {
                 format!("the {peer}'s certificate has expired")
@@ -93,10 +98,13 @@ pub(crate) fn explain(error: &io::Error, peer: &str) -> String {
             C::BadEncoding => format!("the {peer}'s certificate is not a valid X.509-SVID"),
             other => format!("the {peer}'s certificate is not a valid X.509-SVID: {other}"),
         },
-        rustls::Error::AlertReceived(alert) => {
-            format!("the other side refused this side's certificate (TLS alert {alert:?})")
-        }
         rustls::Error::Other(reason) => format!("the {peer}'s certificate was refused: {reason}"),
+        rustls::Error::AlertReceived(alert) => {
+            let us = if peer == "server" { "client" } else { "server" };
+            format!(
+                "the {peer} refused the {us}'s certificate (TLS alert {alert:?}); see the {peer}'s log for the rule"
+            )
+        }
         rustls::Error::NoApplicationProtocol => {
             "no common application protocol: the peer does not speak HTTP/2 over TLS (ALPN h2)"
                 .to_owned()
@@ -106,6 +114,23 @@ pub(crate) fn explain(error: &io::Error, peer: &str) -> String {
 }
 
 impl Stream {
+    /// When to replace this connection: at 90% of the lifetime of whichever certificate
+    /// ends first, the peer's or ours (`own_leaf`). TLS only.
+    pub(crate) fn replace_at(&self, own_leaf: Option<&[u8]>) -> Option<tokio::time::Instant> {
+        let Stream::Tls(tls) = self else { return None };
+        let peer_leaf = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref());
+        [peer_leaf, own_leaf]
+            .into_iter()
+            .flatten()
+            .filter_map(crate::identity::replace_time)
+            .min()
+    }
+
     /// The server's verified SPIFFE ID (TLS only).
     pub(crate) fn peer_id(&self) -> Option<SpiffeId> {
         match self {

@@ -91,8 +91,13 @@ fn updates<T: Send + 'static>(
     Box::pin(async_stream(move |tx| async move {
         loop {
             let current = material.borrow_and_update().clone();
-            if tx.send(Ok(render(&current))).is_err() || material.changed().await.is_err() {
+            if tx.send(Ok(render(&current))).is_err() {
                 return;
+            }
+            tokio::select! {
+                changed = material.changed() => if changed.is_err() { return },
+                // The client went away: do not wait for a rotation to notice.
+                () = tx.closed() => return,
             }
         }
     }))
@@ -241,9 +246,10 @@ impl LocalAgent {
         self.material.borrow().clone()
     }
 
-    /// Also serves the agent on `tcp://127.0.0.1:PORT` (for tests standing in for SPIRE);
-    /// the task stops when the returned handle is dropped.
-    pub async fn serve_tcp(&self) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    /// Also serves the agent on `tcp://127.0.0.1:PORT`, to stand in for a SPIRE agent in
+    /// tests. Any local process can then fetch the private key: never use this outside
+    /// tests. The server stops when the returned guard is dropped.
+    pub async fn serve_tcp(&self) -> io::Result<(SocketAddr, AbortOnDrop)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let service = SpiffeWorkloadApiServer::new(WorkloadApi {
@@ -255,20 +261,22 @@ impl LocalAgent {
                 .serve_with_incoming(TcpListenerStream::new(listener))
                 .await;
         });
-        Ok((addr, task))
+        Ok((addr, AbortOnDrop(task)))
     }
 
     /// A Workload API client factory for `spiffe::X509Source` that reaches this agent
     /// through an in-memory pipe.
     pub(crate) fn client_factory(&self) -> ClientFactory {
         self.ensure_started();
-        let pipes = self.pipes.clone();
+        // The connector keeps the agent (and so its renewal or reload task) alive for as
+        // long as the Workload API client, and so the X509Source, that uses it.
+        let agent = self.clone();
         Arc::new(move || {
-            let pipes = pipes.clone();
+            let agent = agent.clone();
             Box::pin(async move {
                 let connector = tower::service_fn(move |_: http::Uri| {
                     let (client, server) = tokio::io::duplex(64 * 1024);
-                    let sent = pipes.send(server);
+                    let sent = agent.pipes.send(server);
                     async move {
                         sent.map_err(|_| {
                             io::Error::new(
@@ -290,6 +298,16 @@ impl LocalAgent {
                 ))
             })
         })
+    }
+}
+
+/// Stops a task when dropped.
+#[derive(Debug)]
+pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,5 +1,8 @@
 //! The `files` identity: PEM certificate chain, private key and bundle, read when first
 //! needed and read again whenever one of them changes.
+//!
+//! The bundle is the CA certificates of the SVID's own trust domain: every certificate in
+//! it is trusted for that trust domain (federated bundles need the Workload API).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -54,6 +57,17 @@ fn pkcs8_key(path: &Path) -> Result<Vec<u8>, IdentityError> {
     }
 }
 
+fn check_key_matches(path: &Path, chain: &[Vec<u8>], key: &[u8]) -> Result<(), IdentityError> {
+    let certs = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(key.to_vec().into());
+    rustls::sign::CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
+        .map(|_| ())
+        .map_err(|e| file_error(path, format!("the key does not match the certificate: {e}")))
+}
+
 /// The SPIFFE ID of an X.509-SVID, checked by the `spiffe` crate's SVID rules.
 fn spiffe_id_of(path: &Path, chain: &[Vec<u8>], key: &[u8]) -> Result<SpiffeId, IdentityError> {
     let svid =
@@ -68,6 +82,9 @@ impl PemFiles {
         let key = pkcs8_key(&self.key)?;
         let bundle = certificates(&self.bundle)?;
         let spiffe_id = spiffe_id_of(&self.cert, &chain, &key)?;
+        // A certificate and key written one after the other can be read half-updated:
+        // refuse a pair that does not match (the old material stays until both agree).
+        check_key_matches(&self.key, &chain, &key)?;
         let trust_domain: TrustDomain = spiffe_id.trust_domain();
         Ok(X509Material {
             svid: SvidMaterial {
@@ -79,19 +96,18 @@ impl PemFiles {
         })
     }
 
-    fn modified(&self) -> Vec<Option<SystemTime>> {
+    pub(crate) fn modified(&self) -> Vec<Option<SystemTime>> {
         [&self.cert, &self.key, &self.bundle]
             .iter()
             .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
     }
 
-    /// Reloads the files into `agent` whenever one changes, until the agent is gone.
-    pub(crate) fn watch(self, agent: LocalAgent) {
+    /// Reloads the files into `agent` whenever one changes (relative to `seen`, the
+    /// times of the files as first loaded), until the agent is gone.
+    pub(crate) fn watch(self, agent: &LocalAgent, mut seen: Vec<Option<SystemTime>>) {
         let weak = agent.downgrade();
-        drop(agent);
         tokio::spawn(async move {
-            let mut seen = self.modified();
             loop {
                 tokio::time::sleep(RELOAD_INTERVAL).await;
                 let Some(agent) = LocalAgent::upgrade(&weak) else {

@@ -13,19 +13,19 @@ mod dev_ca;
 mod files;
 mod material;
 
-pub use agent::LocalAgent;
+pub use agent::{AbortOnDrop, LocalAgent};
 pub use dev_ca::{DEFAULT_SVID_LIFETIME, DevCa};
 pub use material::{SvidMaterial, X509Material};
 
 pub(crate) use authorization::{PeerAuthorizer, Refusal};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ephemos_config::model::{IdentityConfig, IdentitySource, ServerAuthorization};
 use ephemos_config::preset::DEFAULT_INITIAL_SYNC_TIMEOUT;
 use ephemos_config::value::{SpiffeId, TrustDomain};
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
 use files::PemFiles;
 
@@ -70,14 +70,16 @@ pub struct Identity {
 struct Inner {
     origin: Origin,
     initial_sync_timeout: Duration,
-    source: OnceCell<Acquired>,
+    state: Mutex<Acquisition>,
 }
 
-/// The live source, and the in-process agent behind it when the identity made one.
-struct Acquired {
-    source: spiffe::X509Source,
-    /// Keeps the agent of a `files` identity (and its reloading) alive with the identity.
-    _agent: Option<LocalAgent>,
+/// Getting the source runs in a task of its own, bounded by the initial sync timeout
+/// and by nothing else: a caller that gives up (a connection attempt's deadline) does not
+/// cancel it, and a failure is not cached (the next caller tries again).
+enum Acquisition {
+    Idle,
+    Pending(watch::Receiver<Option<Result<spiffe::X509Source, IdentityError>>>),
+    Ready(spiffe::X509Source),
 }
 
 enum Origin {
@@ -85,9 +87,9 @@ enum Origin {
     WorkloadApi(Option<String>),
     /// An in-process agent (material given by the program).
     Local(LocalAgent),
-    /// An in-process agent whose SVID the dev CA renews at half its lifetime.
-    Dev(LocalAgent, Arc<DevCa>, SpiffeId),
-    /// PEM files, loaded on first use into an in-process agent.
+    /// SVIDs minted by the dev CA when first needed, renewed at half their lifetime.
+    Dev(Arc<DevCa>, SpiffeId),
+    /// PEM files, loaded on first use into an in-process agent, reloaded on change.
     Files(PemFiles),
 }
 
@@ -101,7 +103,7 @@ impl std::fmt::Debug for Identity {
             Origin::Local(agent) => {
                 format!("in-process agent for {}", agent.material().svid.spiffe_id)
             }
-            Origin::Dev(_, _, id) => format!("dev CA, as {id}"),
+            Origin::Dev(_, id) => format!("dev CA, as {id}"),
             Origin::Files(files) => format!("files {}", files.cert.display()),
         };
         f.debug_struct("Identity").field("source", &origin).finish()
@@ -114,7 +116,7 @@ impl Identity {
             inner: Arc::new(Inner {
                 origin,
                 initial_sync_timeout,
-                source: OnceCell::new(),
+                state: Mutex::new(Acquisition::Idle),
             }),
         }
     }
@@ -151,8 +153,8 @@ impl Identity {
         )
     }
 
-    /// PEM files (certificate chain, PKCS#8 key, bundle), read when first needed and
-    /// again whenever one changes.
+    /// PEM files (certificate chain, PKCS#8 key, bundle of the SVID's own trust domain),
+    /// read when first needed and again whenever one changes.
     pub fn files(
         cert: impl Into<std::path::PathBuf>,
         key: impl Into<std::path::PathBuf>,
@@ -168,14 +170,14 @@ impl Identity {
         )
     }
 
-    /// An SVID for `id` minted by this process's development CA of its trust domain
+    /// SVIDs for `id` minted by this process's development CA of its trust domain
     /// ([`DevCa::shared`]): every dev identity of a trust domain in the process trusts
-    /// every other. For examples and tests only.
+    /// every other. Minted when first needed, renewed at half their lifetime. For
+    /// examples and tests only.
     pub fn dev(id: &SpiffeId) -> Result<Identity, IdentityError> {
         let ca = DevCa::shared(&id.trust_domain())?;
-        let agent = LocalAgent::new(ca.mint(id, DEFAULT_SVID_LIFETIME)?);
         Ok(Identity::new(
-            Origin::Dev(agent, ca, id.clone()),
+            Origin::Dev(ca, id.clone()),
             DEFAULT_INITIAL_SYNC_TIMEOUT,
         ))
     }
@@ -185,67 +187,40 @@ impl Identity {
         Identity::new(Origin::Local(agent), DEFAULT_INITIAL_SYNC_TIMEOUT)
     }
 
-    /// The live X.509 source, fetched on first use.
+    /// The live X.509 source, fetched on first use (at most the initial sync timeout).
     pub async fn x509_source(&self) -> Result<spiffe::X509Source, IdentityError> {
-        self.inner
-            .source
-            .get_or_try_init(|| self.acquire())
-            .await
-            .map(|acquired| acquired.source.clone())
-    }
-
-    async fn acquire(&self) -> Result<Acquired, IdentityError> {
-        let timeout = self.inner.initial_sync_timeout;
-        let mut made_agent = None;
-        let (builder, endpoint) = match &self.inner.origin {
-            Origin::WorkloadApi(endpoint) => {
-                let builder = match endpoint {
-                    Some(endpoint) => spiffe::X509SourceBuilder::new().endpoint(endpoint),
-                    None => spiffe::X509SourceBuilder::new(),
-                };
-                (
-                    builder,
-                    endpoint
-                        .clone()
-                        .unwrap_or_else(|| "$SPIFFE_ENDPOINT_SOCKET".to_owned()),
-                )
-            }
-            Origin::Local(agent) => (
-                spiffe::X509SourceBuilder::new().client_factory(agent.client_factory()),
-                "the in-process agent".to_owned(),
-            ),
-            Origin::Dev(agent, ca, id) => {
-                renew_dev_svid(agent, ca.clone(), id.clone());
-                (
-                    spiffe::X509SourceBuilder::new().client_factory(agent.client_factory()),
-                    "the in-process dev agent".to_owned(),
-                )
-            }
-            Origin::Files(files) => {
-                let agent = LocalAgent::new(files.load()?);
-                files.clone().watch(agent.clone());
-                let builder =
-                    spiffe::X509SourceBuilder::new().client_factory(agent.client_factory());
-                made_agent = Some(agent);
-                (
-                    builder,
-                    format!("the in-process agent for {}", files.cert.display()),
-                )
+        let mut pending = {
+            let mut state = self
+                .inner
+                .state
+                .lock()
+                .map_err(|_| IdentityError::Tls("identity state poisoned".to_owned()))?;
+            match &*state {
+                Acquisition::Ready(source) => return Ok(source.clone()),
+                Acquisition::Pending(rx) => rx.clone(),
+                Acquisition::Idle => {
+                    let (tx, rx) = watch::channel(None);
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move {
+                        let result = acquire(&inner).await;
+                        if let Ok(mut state) = inner.state.lock() {
+                            *state = match &result {
+                                Ok(source) => Acquisition::Ready(source.clone()),
+                                Err(_) => Acquisition::Idle,
+                            };
+                        }
+                        tx.send_replace(Some(result));
+                    });
+                    *state = Acquisition::Pending(rx.clone());
+                    rx
+                }
             }
         };
-        let source = builder
-            .initial_sync_timeout(timeout)
-            .build()
+        let result = pending
+            .wait_for(Option::is_some)
             .await
-            .map_err(|e| IdentityError::WorkloadApi {
-                endpoint,
-                timeout,
-                message: e.to_string(),
-            })?;
-        Ok(Acquired {
-            source,
-            _agent: made_agent,
-        })
+            .map_err(|_| IdentityError::Tls("the identity task ended".to_owned()))?;
+        result.clone().unwrap_or(Err(IdentityError::NoTrustDomain))
     }
 
     /// A rustls client configuration presenting this identity and accepting servers by
@@ -297,6 +272,55 @@ impl Identity {
     }
 }
 
+/// Fetches the source (the agent's, for in-process identities) within the initial sync
+/// timeout.
+async fn acquire(inner: &Inner) -> Result<spiffe::X509Source, IdentityError> {
+    let timeout = inner.initial_sync_timeout;
+    let (builder, endpoint) = match &inner.origin {
+        Origin::WorkloadApi(endpoint) => {
+            let builder = match endpoint {
+                Some(endpoint) => spiffe::X509SourceBuilder::new().endpoint(endpoint),
+                None => spiffe::X509SourceBuilder::new(),
+            };
+            let shown = endpoint
+                .clone()
+                .unwrap_or_else(|| "$SPIFFE_ENDPOINT_SOCKET".to_owned());
+            (builder, shown)
+        }
+        Origin::Local(agent) => (
+            spiffe::X509SourceBuilder::new().client_factory(agent.client_factory()),
+            "the in-process agent".to_owned(),
+        ),
+        Origin::Dev(ca, id) => {
+            let agent = LocalAgent::new(ca.mint(id, DEFAULT_SVID_LIFETIME)?);
+            renew_dev_svid(&agent, ca.clone(), id.clone());
+            (
+                spiffe::X509SourceBuilder::new().client_factory(agent.client_factory()),
+                "the in-process dev agent".to_owned(),
+            )
+        }
+        Origin::Files(files) => {
+            // The times are taken before reading, so a change during the read is seen.
+            let seen = files.modified();
+            let agent = LocalAgent::new(files.load()?);
+            files.clone().watch(&agent, seen);
+            (
+                spiffe::X509SourceBuilder::new().client_factory(agent.client_factory()),
+                format!("the in-process agent for {}", files.cert.display()),
+            )
+        }
+    };
+    builder
+        .initial_sync_timeout(timeout)
+        .build()
+        .await
+        .map_err(|e| IdentityError::WorkloadApi {
+            endpoint,
+            timeout,
+            message: e.to_string(),
+        })
+}
+
 /// `spiffe://TD/ephemos/ROLE`: the ID the dev identity mints when none is configured.
 pub fn default_dev_id(trust_domain: &TrustDomain, role: &str) -> SpiffeId {
     SpiffeId::parse(&format!("spiffe://{trust_domain}/ephemos/{role}"))
@@ -329,4 +353,29 @@ pub(crate) fn peer_spiffe_id(chain: &[rustls::pki_types::CertificateDer<'_>]) ->
         x509_parser::extensions::GeneralName::URI(uri) => SpiffeId::parse(uri).ok(),
         _ => None,
     })
+}
+
+/// When a connection using this certificate should be replaced: at 90% of its lifetime,
+/// as a deadline of the tokio clock.
+pub(crate) fn replace_time(der: &[u8]) -> Option<tokio::time::Instant> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let validity = certificate.validity();
+    let start = validity.not_before.timestamp();
+    let end = validity.not_after.timestamp();
+    let at = start + (end - start).max(0) * 9 / 10;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs(),
+    )
+    .ok()?;
+    // Past the 90% mark already (a peer renewing late): halve what is left each time,
+    // rather than replace every new connection at once.
+    let wait = if at > now {
+        at - now
+    } else {
+        ((end - now) / 2).max(1)
+    };
+    tokio::time::Instant::now().checked_add(Duration::from_secs(u64::try_from(wait).ok()?))
 }

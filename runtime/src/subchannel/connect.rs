@@ -27,6 +27,8 @@ pub(super) struct Established {
     pub(super) closed: oneshot::Receiver<Result<(), hyper::Error>>,
     /// Rotations of the identity the connection was made with (TLS only).
     pub(super) rotation: Option<spiffe::X509SourceUpdates>,
+    /// When to replace the connection because a certificate of it nears its end.
+    pub(super) replace_at: Option<tokio::time::Instant>,
     pub(super) peer: String,
 }
 
@@ -35,28 +37,28 @@ pub(super) async fn establish(
     address: &Address,
     keepalive: Option<KeepaliveConfig>,
     http2: Http2Config,
-    tls: Option<&TlsSettings>,
+    tls: Option<(&TlsSettings, spiffe::X509Source)>,
     step: &mut &'static str,
 ) -> Result<Established, ConnectError> {
-    let rotation = match tls {
-        Some(tls) => {
-            *step = "fetching the client's SVID";
-            // Subscribed before the handshake, so a rotation during it is not missed.
-            Some(tls.identity.x509_source().await?.updated())
-        }
-        None => None,
-    };
+    // Subscribed before the handshake, so a rotation during it is not missed.
+    let rotation = tls.as_ref().map(|(_, source)| source.updated());
     *step = "dialing";
     let transport = transport::dial(address).await?;
     let peer = transport.peer();
-    let stream = match tls {
-        Some(tls) => {
+    let stream = match &tls {
+        Some((settings, _)) => {
             *step = "TLS handshake";
-            crate::tls::handshake(tls, address, transport).await?
+            crate::tls::handshake(settings, address, transport).await?
         }
         None => Stream::Plain(transport),
     };
+    let own_leaf = tls
+        .as_ref()
+        .and_then(|(_, source)| source.svid().ok())
+        .map(|svid| svid.leaf().as_ref().to_vec());
+    let replace_at = stream.replace_at(own_leaf.as_deref());
     let server_id = stream.peer_id();
+    let over_tls = tls.is_some();
     let draining = Arc::new(AtomicBool::new(false));
     let (io, mut frames) = FrameWatch::new(stream, draining.clone());
 
@@ -101,15 +103,11 @@ pub(super) async fn establish(
                     String::from_utf8_lossy(&debug_data)
                 )));
             }
-            None => return Err(http2_error("the connection closed before the server's SETTINGS".to_owned())),
+            Some(ServerFrame::TlsFailed(message)) => return Err(ConnectError::Tls { peer, message }),
+            // The IO is gone: the connection's end says why.
+            None => return Err(before_settings(&peer, over_tls, (&mut closed).await, &mut frames)),
         },
-        result = &mut closed => {
-            let message = match result {
-                Ok(Err(e)) => format!("the connection failed before the server's SETTINGS: {e}"),
-                _ => "the server closed the connection before its SETTINGS (is it an HTTP/2 server?)".to_owned(),
-            };
-            return Err(http2_error(message));
-        }
+        result = &mut closed => return Err(before_settings(&peer, over_tls, result, &mut frames)),
     }
     Ok(Established {
         connection: Connection {
@@ -120,8 +118,51 @@ pub(super) async fn establish(
         frames,
         closed,
         rotation,
+        replace_at,
         peer,
     })
+}
+
+/// Why a connection ended before the server's SETTINGS arrived.
+fn before_settings(
+    peer: &str,
+    over_tls: bool,
+    result: Result<Result<(), hyper::Error>, oneshot::error::RecvError>,
+    frames: &mut mpsc::UnboundedReceiver<ServerFrame>,
+) -> ConnectError {
+    // Under TLS 1.3 the server's verdict on our certificate arrives here, after the
+    // client's side of the handshake has finished.
+    while let Ok(frame) = frames.try_recv() {
+        if let ServerFrame::TlsFailed(message) = frame {
+            return ConnectError::Tls {
+                peer: peer.to_owned(),
+                message,
+            };
+        }
+    }
+    if over_tls {
+        // The alert can be lost when the server resets the connection first.
+        return ConnectError::Tls {
+            peer: peer.to_owned(),
+            message: "the server closed the connection right after the TLS handshake: it probably \
+                      refused the client's certificate (the server's log says why)"
+                .to_owned(),
+        };
+    }
+    let message = match result {
+        Ok(Err(e)) => {
+            format!(
+                "the connection failed before the server's SETTINGS: {}",
+                crate::error::describe(&e)
+            )
+        }
+        _ => "the server closed the connection before its SETTINGS (is it an HTTP/2 server?)"
+            .to_owned(),
+    };
+    ConnectError::Http2 {
+        peer: peer.to_owned(),
+        message,
+    }
 }
 
 /// The deadline of one attempt: `max(connect_timeout, current backoff)`.

@@ -72,11 +72,23 @@ pub(super) async fn run(
             shared.connect_requested.store(false, Ordering::Release);
             shared.publish(|v| v.state = ConnectivityState::Connecting);
             let started = Instant::now();
+            // The client's SVID first, bounded by the identity's initial sync timeout,
+            // not by the connection attempt's deadline.
+            let identity = match &settings.tls {
+                Some(tls) => tokio::select! {
+                    source = tls.identity.x509_source() => Some(source.map(|s| (tls.as_ref(), s))),
+                    _ = shutdown.changed() => break 'idle,
+                },
+                None => None,
+            };
             let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
             let mut step = "dialing";
-            let attempt = tokio::select! {
-                result = timeout(deadline, establish(address, keepalive, settings.config.http2, settings.tls.as_deref(), &mut step)) => result,
-                _ = shutdown.changed() => break 'idle,
+            let attempt = match identity.transpose() {
+                Err(error) => Ok(Err(ConnectError::Identity(error))),
+                Ok(tls) => tokio::select! {
+                    result = timeout(deadline, establish(address, keepalive, settings.config.http2, tls, &mut step)) => result,
+                    _ = shutdown.changed() => break 'idle,
+                },
             };
             let failure = match attempt {
                 Ok(Ok(established)) => {
@@ -189,13 +201,18 @@ async fn run_ready(
                         debug: String::from_utf8_lossy(&debug_data).into_owned(),
                     };
                 }
-                Some(ServerFrame::Settings { .. }) => {}
+                Some(ServerFrame::Settings { .. } | ServerFrame::TlsFailed(_)) => {}
                 // The IO was dropped: the connection is over, `closed` says how.
                 None => return ended(&mut conn).await,
             },
             result = &mut conn.closed => return goaway_seen(&mut conn).unwrap_or_else(|| lost(result)),
             () = rotation(&mut conn.rotation) => {
                 // Calls in flight finish on this connection; new ones wait for the next.
+                conn.connection.draining.store(true, Ordering::Release);
+                return ReadyEnd::Rotated;
+            }
+            _ = sleep_until_option(conn.replace_at) => {
+                // A certificate of this connection nears its end: replace it in time.
                 conn.connection.draining.store(true, Ordering::Release);
                 return ReadyEnd::Rotated;
             }
