@@ -3,20 +3,18 @@
 //! `http://` URI; TLS happens here, in the connector).
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use ephemos_config::model::ServerAuthorization;
 use ephemos_config::value::{Address, SpiffeId};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::error::ConnectError;
 use crate::identity::{Identity, Refusal};
 use crate::transport::Transport;
+use tokio_util::either::Either;
 
 /// Who the client is, and which servers it accepts.
 #[derive(Clone, Debug)]
@@ -26,10 +24,7 @@ pub(crate) struct TlsSettings {
 }
 
 /// A connection's byte stream: plaintext, or TLS over the transport.
-pub(crate) enum Stream {
-    Plain(Transport),
-    Tls(Box<TlsStream<Transport>>),
-}
+pub(crate) type Stream = Either<Transport, Box<TlsStream<Transport>>>;
 
 /// The name sent as SNI. SPIFFE peers are authorized by the ID in their certificate, not
 /// by this name, so any valid name will do; the target's host is the honest one.
@@ -37,7 +32,7 @@ fn server_name(address: &Address) -> ServerName<'static> {
     address
         .host()
         .and_then(|host| ServerName::try_from(host.to_owned()).ok())
-        .unwrap_or_else(|| ServerName::try_from("localhost").expect("a valid DNS name"))
+        .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()))
 }
 
 /// Runs the TLS handshake over `transport`.
@@ -46,7 +41,7 @@ pub(crate) async fn handshake(
     address: &Address,
     transport: Transport,
 ) -> Result<Stream, ConnectError> {
-    let peer = transport.peer();
+    let peer = crate::transport::peer_of(&transport);
     let refusal = Refusal::default();
     let config = settings
         .identity
@@ -56,7 +51,7 @@ pub(crate) async fn handshake(
         .connect(server_name(address), transport)
         .await
     {
-        Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
+        Ok(stream) => Ok(Either::Right(Box::new(stream))),
         Err(error) => {
             let recorded = refusal.lock().ok().and_then(|mut r| r.take());
             Err(ConnectError::Tls {
@@ -113,89 +108,29 @@ pub(crate) fn explain_tls(error: &rustls::Error, peer: &str) -> String {
     }
 }
 
-impl Stream {
-    /// When to replace this connection: at 90% of the lifetime of whichever certificate
-    /// ends first, the peer's or ours (`own_leaf`). TLS only.
-    pub(crate) fn replace_at(&self, own_leaf: Option<&[u8]>) -> Option<tokio::time::Instant> {
-        let Stream::Tls(tls) = self else { return None };
-        let peer_leaf = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| c.as_ref());
-        [peer_leaf, own_leaf]
-            .into_iter()
-            .flatten()
-            .filter_map(crate::identity::replace_time)
-            .min()
-    }
-
-    /// The server's verified SPIFFE ID (TLS only).
-    pub(crate) fn peer_id(&self) -> Option<SpiffeId> {
-        match self {
-            Stream::Plain(_) => None,
-            Stream::Tls(tls) => {
-                crate::identity::peer_spiffe_id(tls.get_ref().1.peer_certificates()?)
-            }
-        }
-    }
+/// When to replace a connection: at 90% of the lifetime of whichever certificate ends
+/// first, the peer's or ours (`own_leaf`). TLS only.
+pub(crate) fn replace_at(stream: &Stream, own_leaf: Option<&[u8]>) -> Option<tokio::time::Instant> {
+    let Either::Right(tls) = stream else {
+        return None;
+    };
+    let peer_leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref());
+    [peer_leaf, own_leaf]
+        .into_iter()
+        .flatten()
+        .filter_map(crate::identity::replace_time)
+        .min()
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+/// The server's verified SPIFFE ID (TLS only).
+pub(crate) fn peer_id(stream: &Stream) -> Option<SpiffeId> {
+    match stream {
+        Either::Left(_) => None,
+        Either::Right(tls) => crate::identity::peer_spiffe_id(tls.get_ref().1.peer_certificates()?),
     }
 }

@@ -1,32 +1,22 @@
 //! Dials an [`Address`]: TCP (with DNS resolution, every resolved address in turn, and
 //! TCP_NODELAY) or a unix socket. TLS, when an identity asks for it, wraps this.
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use ephemos_config::value::Address;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_util::either::Either;
 
 use crate::error::ConnectError;
 
-/// A connected byte stream.
-#[derive(Debug)]
-pub(crate) enum Transport {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
+/// A connected byte stream: TCP or a unix socket.
+pub(crate) type Transport = Either<TcpStream, UnixStream>;
 
-impl Transport {
-    /// A readable name of the peer, for messages.
-    pub(crate) fn peer(&self) -> String {
-        match self {
-            Transport::Tcp(s) => s
-                .peer_addr()
-                .map_or_else(|_| "?".to_owned(), |a| a.to_string()),
-            Transport::Unix(_) => "unix socket".to_owned(),
-        }
+/// A readable name of the peer, for messages.
+pub(crate) fn peer_of(transport: &Transport) -> String {
+    match transport {
+        Either::Left(tcp) => tcp
+            .peer_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string()),
+        Either::Right(_) => "unix socket".to_owned(),
     }
 }
 
@@ -35,7 +25,7 @@ pub(crate) async fn dial(address: &Address) -> Result<Transport, ConnectError> {
     match address {
         Address::Unix { path } => UnixStream::connect(path.as_ref())
             .await
-            .map(Transport::Unix)
+            .map(Either::Right)
             .map_err(|e| ConnectError::Transport {
                 peer: format!("unix:{path}"),
                 message: e.to_string(),
@@ -59,7 +49,7 @@ pub(crate) async fn dial(address: &Address) -> Result<Transport, ConnectError> {
                 match TcpStream::connect(peer).await {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);
-                        return Ok(Transport::Tcp(stream));
+                        return Ok(Either::Left(stream));
                     }
                     Err(e) => {
                         last = Some(ConnectError::Transport {
@@ -70,64 +60,6 @@ pub(crate) async fn dial(address: &Address) -> Result<Transport, ConnectError> {
                 }
             }
             Err(last.unwrap_or(ConnectError::Shutdown))
-        }
-    }
-}
-
-impl AsyncRead for Transport {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Transport {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Transport::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Transport::Tcp(s) => s.is_write_vectored(),
-            Transport::Unix(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Transport::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -208,7 +208,14 @@ impl Inner {
         self.set_origin(&mut parts)?;
         let source = RequestSource::new(body);
         let first = source.attempt(self.limits.send, oversize.clone());
-        let mut request = Request::from_parts(parts.clone(), first.expect("a new source replays"));
+        let first = first.ok_or_else(|| {
+            status(
+                Code::Internal,
+                &self.target,
+                "the request body is unavailable",
+            )
+        })?;
+        let mut request = Request::from_parts(parts.clone(), first);
 
         let mut transparent_retries = 0;
         let response = loop {

@@ -15,8 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::Connection;
 use crate::error::ConnectError;
 use crate::frame_watch::{FrameWatch, ServerFrame};
-use crate::tls::{Stream, TlsSettings};
+use crate::tls::TlsSettings;
 use crate::transport;
+use tokio_util::either::Either;
 
 /// A connection whose server has sent its SETTINGS.
 pub(super) struct Established {
@@ -44,20 +45,20 @@ pub(super) async fn establish(
     let rotation = tls.as_ref().map(|(_, source)| source.updated());
     *step = "dialing";
     let transport = transport::dial(address).await?;
-    let peer = transport.peer();
+    let peer = crate::transport::peer_of(&transport);
     let stream = match &tls {
         Some((settings, _)) => {
             *step = "TLS handshake";
             crate::tls::handshake(settings, address, transport).await?
         }
-        None => Stream::Plain(transport),
+        None => Either::Left(transport),
     };
     let own_leaf = tls
         .as_ref()
         .and_then(|(_, source)| source.svid().ok())
         .map(|svid| svid.leaf().as_ref().to_vec());
-    let replace_at = stream.replace_at(own_leaf.as_deref());
-    let server_id = stream.peer_id();
+    let replace_at = crate::tls::replace_at(&stream, own_leaf.as_deref());
+    let server_id = crate::tls::peer_id(&stream);
     let over_tls = tls.is_some();
     let draining = Arc::new(AtomicBool::new(false));
     let (io, mut frames) = FrameWatch::new(stream, draining.clone());
