@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, SourceSpan};
 use crate::file::{ConnectionsFile, Reader, TargetTable};
 use crate::layer::{Layer, PolicyKind};
 use crate::model::{
@@ -31,6 +31,11 @@ pub struct ResolvedTarget {
     pub config: TargetConfig,
     /// Each setting's value and where it came from, in `connections.toml` key order.
     pub provenance: Vec<Setting>,
+    /// Where the target's name is written (`[targets.NAME]`).
+    pub name_span: SourceSpan,
+    /// The target's method tables and where each name is written, for checks against
+    /// the protos.
+    pub methods: Vec<(String, SourceSpan)>,
 }
 
 /// The value of a setting the built-in layer always sets.
@@ -121,6 +126,12 @@ pub(crate) fn resolve_target(
     Some(ResolvedTarget {
         config,
         provenance: provenance(&eff, target),
+        name_span: r.reader.span(target.span.clone()),
+        methods: target
+            .methods
+            .iter()
+            .map(|m| (m.name.clone(), r.reader.span(m.span.clone())))
+            .collect(),
     })
 }
 

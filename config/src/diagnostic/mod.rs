@@ -10,6 +10,7 @@ mod suggest;
 
 pub use render::render;
 pub use source::{LineColumn, SourceFile};
+pub use suggest::did_you_mean;
 pub(crate) use suggest::unknown_name_help;
 
 use std::fmt;

@@ -1,0 +1,258 @@
+//! # ephemos-build
+//!
+//! What a `build.rs` calls: it checks `connections.toml` (every error at once, each with
+//! `file:line:column`), compiles the protos with protox (pure Rust: no `protoc` on any
+//! machine) and tonic-prost-build, and checks each target's `service` and
+//! `[targets.NAME.methods.M]` against the compiled services, suggesting the nearest name
+//! on a miss.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     ephemos_build::configure()
+//!         .connections("connections.toml")
+//!         .compile_protos(&["proto/payments.proto"], &["proto"])?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Errors fail the build with `cargo::error=` lines (one per line of the rendered
+//! diagnostic, as rustc would print it); warnings become `cargo::warning=` lines.
+//!
+//! It sits between `ephemos-config` (the model and its checks) and the user's crate; the
+//! `#[ephemos::client]` attribute reads the same file through the same crate.
+
+mod proto_check;
+
+use std::path::{Path, PathBuf};
+
+use ephemos_config::Diagnostics;
+use ephemos_config::diagnostic::render;
+use std::io::Write;
+
+pub use proto_check::check_services;
+
+/// Why the build script failed.
+#[derive(Debug)]
+pub enum Error {
+    /// `connections.toml` (or its cross-check against the protos) has errors; they were
+    /// printed as `cargo::error=` lines.
+    InvalidConnections {
+        /// The file.
+        path: PathBuf,
+        /// How many errors.
+        errors: usize,
+    },
+    /// `connections.toml` could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The protos did not compile.
+    Protos(String),
+    /// Writing the generated code failed.
+    Codegen(std::io::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidConnections { path, errors } => {
+                write!(
+                    f,
+                    "{} has {errors} error(s); see the messages above",
+                    path.display()
+                )
+            }
+            Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::Protos(message) => write!(f, "the protos do not compile: {message}"),
+            Error::Codegen(e) => write!(f, "cannot write the generated code: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Starts a configuration: `configure().connections(path).compile_protos(..)`.
+pub fn configure() -> Builder {
+    Builder::default()
+}
+
+/// What to check and compile.
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    connections: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+}
+
+impl Builder {
+    /// The `connections.toml` to check, relative to the crate's manifest directory.
+    pub fn connections(mut self, path: impl Into<PathBuf>) -> Self {
+        self.connections = Some(path.into());
+        self
+    }
+
+    /// Where the generated code goes (default: cargo's `OUT_DIR`).
+    pub fn out_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(path.into());
+        self
+    }
+
+    /// Checks the connections file, compiles `protos` (searching `includes`), checks the
+    /// targets against the services, and generates the tonic and prost code.
+    pub fn compile_protos(
+        self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(), Error> {
+        self.run(protos, includes, &mut std::io::stdout().lock())
+    }
+
+    /// [`Builder::compile_protos`], writing cargo's instructions to `cargo`.
+    fn run(
+        self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+        cargo: &mut dyn Write,
+    ) -> Result<(), Error> {
+        let mut say = |line: String| writeln!(cargo, "{line}").map_err(Error::Codegen);
+        for path in protos
+            .iter()
+            .map(AsRef::as_ref)
+            .chain(includes.iter().map(AsRef::as_ref))
+        {
+            say(format!("cargo::rerun-if-changed={}", path.display()))?;
+        }
+        let descriptors =
+            protox::compile(protos, includes).map_err(|e| Error::Protos(e.to_string()))?;
+        if let Some(path) = &self.connections {
+            say(format!("cargo::rerun-if-changed={}", path.display()))?;
+            let checked = ephemos_config::check_file(path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let mut diagnostics = checked.diagnostics.clone();
+            diagnostics.extend(check_services(&checked, &descriptors));
+            for line in cargo_lines(&diagnostics) {
+                say(line)?;
+            }
+            let errors = diagnostics.errors().count();
+            if errors > 0 {
+                return Err(Error::InvalidConnections {
+                    path: path.clone(),
+                    errors,
+                });
+            }
+        }
+        let mut codegen = tonic_prost_build::configure();
+        if let Some(out_dir) = &self.out_dir {
+            codegen = codegen.out_dir(out_dir);
+        }
+        codegen.compile_fds(descriptors).map_err(Error::Codegen)
+    }
+}
+
+/// The `cargo::error=` / `cargo::warning=` lines for diagnostics, one per rendered line
+/// (cargo shows each as its own line, so the snippet and caret survive).
+pub fn cargo_lines(diagnostics: &Diagnostics) -> Vec<String> {
+    let mut lines = Vec::new();
+    for diagnostic in diagnostics.iter() {
+        let kind = if diagnostic.is_error() {
+            "error"
+        } else {
+            "warning"
+        };
+        for line in render(diagnostic, false).lines() {
+            lines.push(format!("cargo::{kind}={line}"));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(connections: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("proto")).unwrap();
+        std::fs::write(
+            dir.path().join("proto/echo.proto"),
+            "syntax = \"proto3\";\npackage echo.v1;\nmessage M { string s = 1; }\nservice Echo { rpc Say(M) returns (M); }\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("connections.toml"), connections).unwrap();
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        dir
+    }
+
+    fn build(dir: &Path) -> (Result<(), Error>, String) {
+        let mut cargo = Vec::new();
+        let result = configure()
+            .connections(dir.join("connections.toml"))
+            .out_dir(dir.join("out"))
+            .run(
+                &[dir.join("proto/echo.proto")],
+                &[dir.join("proto")],
+                &mut cargo,
+            );
+        (result, String::from_utf8(cargo).unwrap())
+    }
+
+    #[test]
+    fn a_valid_project_generates_code_and_asks_to_rerun_on_changes() {
+        let dir = project(
+            "[targets.echo]\nservice = \"echo.v1.Echo\"\naddress = \"h:1\"\nserver_any = true\n",
+        );
+        let (result, cargo) = build(dir.path());
+        result.unwrap();
+        assert!(
+            cargo.contains("cargo::rerun-if-changed=") && cargo.contains("connections.toml"),
+            "{cargo}"
+        );
+        assert!(!cargo.contains("cargo::error"), "{cargo}");
+        let generated = std::fs::read_to_string(dir.path().join("out/echo.v1.rs")).unwrap();
+        assert!(
+            generated.contains("pub mod echo_client"),
+            "tonic client generated"
+        );
+    }
+
+    #[test]
+    fn errors_fail_the_build_with_one_cargo_error_line_per_rendered_line() {
+        let dir = project(
+            "[targets.echo]\nservice = \"echo.v1.Eco\"\naddress = \"h:1\"\nserver_any = true\n\
+             connect_timeout = \"soon\"\n",
+        );
+        let (result, cargo) = build(dir.path());
+        assert!(
+            matches!(result, Err(Error::InvalidConnections { errors: 1, .. })),
+            "{result:?}"
+        );
+        // The TOML error stops resolution of the target, so the service is not checked yet.
+        assert!(
+            cargo.contains("cargo::error=error: invalid value for `targets.echo.connect_timeout`"),
+            "{cargo}"
+        );
+        assert!(cargo.contains("connections.toml:5:19"), "{cargo}");
+        assert!(
+            cargo
+                .lines()
+                .any(|l| l.starts_with("cargo::error=") && l.contains('^')),
+            "caret kept: {cargo}"
+        );
+
+        let dir = project(
+            "[targets.echo]\nservice = \"echo.v1.Eco\"\naddress = \"h:1\"\nserver_any = true\n",
+        );
+        let (result, cargo) = build(dir.path());
+        assert!(result.is_err());
+        assert!(
+            cargo.contains("no service `echo.v1.Eco` in the protos"),
+            "{cargo}"
+        );
+        assert!(cargo.contains("did you mean `echo.v1.Echo`?"), "{cargo}");
+    }
+}
