@@ -48,6 +48,8 @@
 #![doc = include_str!("../reference.toml")]
 //! ```
 
+mod client;
+pub mod codegen;
 pub mod diagnostic;
 mod file;
 mod layer;
@@ -58,6 +60,9 @@ mod resolve;
 pub mod service_config;
 pub mod value;
 
+pub use client::{
+    ArgumentValue, ClientArgument, ClientProblem, ClientRequest, argument_key, resolve_client,
+};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::TargetConfig;
 pub use preset::Preset;

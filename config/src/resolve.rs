@@ -54,22 +54,24 @@ struct Resolver<'r> {
 }
 
 impl Resolver<'_> {
-    /// Where to point for a value: its own place if written in the file, else the target.
-    fn place(&self, origin: Option<&Origin>) -> Range<usize> {
+    /// Where to point for a value: its own place where it was written (in the file, or
+    /// in an attribute's arguments), else the target.
+    fn place(&self, origin: Option<&Origin>) -> SourceSpan {
         origin
             .and_then(Origin::span)
-            .map_or(self.target_span.clone(), |s| s.range.clone())
+            .cloned()
+            .unwrap_or_else(|| self.reader.span(self.target_span.clone()))
     }
 
     fn error(&mut self, diagnostic: Diagnostic, origin: Option<&Origin>) {
         self.failed = true;
-        let range = self.place(origin);
-        self.reader.push(diagnostic, range);
+        let span = self.place(origin);
+        self.reader.push_at(diagnostic, span);
     }
 
     fn warn(&mut self, diagnostic: Diagnostic, origin: Option<&Origin>) {
-        let range = self.place(origin);
-        self.reader.push(diagnostic, range);
+        let span = self.place(origin);
+        self.reader.push_at(diagnostic, span);
     }
 }
 

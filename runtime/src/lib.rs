@@ -72,3 +72,22 @@ pub use state::ConnectivityState;
 
 /// The configuration model (re-exported `ephemos-config`).
 pub use ephemos_config as config;
+
+/// `#[ephemos::client(...)]`: bakes a client's configuration, from `connections.toml`
+/// and the attribute's arguments, into the binary. On `pub struct Payments(PaymentsClient<ephemos::Channel>);`
+/// it adds `TARGET`, `CONFIG`, `SERVICE_CONFIG_JSON`, `connect()`, `connect_lazy()`,
+/// `builder()`, `channel()`, `Clone` and `Deref` to the tonic client.
+pub use ephemos_macros::client;
+/// The same attribute, under the name the project's documents use.
+pub use ephemos_macros::client as ephemos_client;
+
+/// Why a client could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Its configuration cannot be turned into a channel (its identity, say).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// It did not connect.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+}

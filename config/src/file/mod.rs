@@ -4,7 +4,7 @@
 mod settings;
 mod table;
 
-pub(crate) use table::Reader;
+pub(crate) use table::{Reader, Table};
 
 use std::ops::Range;
 
@@ -15,8 +15,8 @@ use crate::layer::Layer;
 use crate::provenance::Sourced;
 use crate::service_config::ServiceConfig;
 use crate::value::{Address, InvalidValue};
-use settings::{read_call_settings, read_connection_settings};
-use table::{Field, Table};
+pub(crate) use settings::{read_call_settings, read_connection_settings};
+use table::Field;
 
 /// A parsed `connections.toml`: the `[defaults]` layer and each target's layers.
 #[derive(Debug, Clone)]
@@ -241,7 +241,7 @@ fn read_target(
     })
 }
 
-fn read_endpoints(
+pub(crate) fn read_endpoints(
     t: &mut Table<'_, '_>,
     reader: &mut Reader,
     layer: &mut Layer,
@@ -264,12 +264,12 @@ fn read_endpoints(
     });
     match (&address, &endpoints) {
         (Some(_), Some(e)) => reader.push(
-            Diagnostic::error(format!("`{}` has both `address` and `endpoints`", t.path))
+            Diagnostic::error(format!("{} has both `address` and `endpoints`", t.name()))
                 .with_help("use `address` for one server or `endpoints` for several, not both"),
             e.span(),
         ),
         (None, None) => reader.push(
-            Diagnostic::error(format!("`{}` has no `address`", t.path))
+            Diagnostic::error(format!("{} has no `address`", t.name()))
                 .with_label("this target")
                 .with_help("add address = \"host:port\" (or endpoints = [...])"),
             target_span,

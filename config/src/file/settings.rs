@@ -128,7 +128,7 @@ pub(crate) fn read_call_settings(t: &mut Table<'_, '_>, r: &mut Reader, layer: &
     match (retry_on, hedging_on, &hedging) {
         (true, true, Some(h)) => {
             r.push(
-                Diagnostic::error(format!("`{}` has both `retry` and `hedging`", t.path))
+                Diagnostic::error(format!("{} has both `retry` and `hedging`", t.name()))
                     .with_label("hedging set here, retry above")
                     .with_help(
                         "a method has a retry policy or a hedging policy, not both: keep one",

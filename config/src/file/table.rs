@@ -72,6 +72,16 @@ impl<'a, 'i> Table<'a, 'i> {
         self.asked.extend_from_slice(keys);
     }
 
+    /// How messages name this table: `` `targets.payments` ``, or "the attribute" for the
+    /// arguments of `#[ephemos::client]` (read as a table without a path).
+    pub(crate) fn name(&self) -> String {
+        if self.path.is_empty() {
+            "the attribute".to_owned()
+        } else {
+            format!("`{}`", self.path)
+        }
+    }
+
     pub(crate) fn child_path(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_owned()
@@ -88,7 +98,7 @@ impl<'a, 'i> Table<'a, 'i> {
                 continue;
             }
             let where_ = if self.path.is_empty() {
-                "at the top level".to_owned()
+                "here".to_owned()
             } else {
                 format!("in `{}`", self.path)
             };
@@ -141,7 +151,13 @@ impl Reader {
     /// Records a diagnostic at `range`; the same diagnostic at the same place (a value
     /// inherited by several targets, say) is recorded once.
     pub(crate) fn push(&mut self, diagnostic: Diagnostic, range: Range<usize>) {
-        let diagnostic = diagnostic.at(self.span(range));
+        let span = self.span(range);
+        self.push_at(diagnostic, span);
+    }
+
+    /// Records a diagnostic at a place that may be in another source (an attribute).
+    pub(crate) fn push_at(&mut self, diagnostic: Diagnostic, span: SourceSpan) {
+        let diagnostic = diagnostic.at(span);
         if !self.diagnostics.iter().any(|d| *d == diagnostic) {
             self.diagnostics.push(diagnostic);
         }

@@ -28,6 +28,14 @@ pub struct EchoService {
 }
 
 impl EchoService {
+    /// A service answering as `name` (to serve it on an incoming stream of one's own).
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            calls: Arc::default(),
+        }
+    }
+
     fn reply(&self, request: &EchoRequest) -> EchoReply {
         EchoReply {
             message: request.message.clone(),

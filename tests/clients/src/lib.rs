@@ -1,0 +1,31 @@
+//! Clients declared the way users declare them: `#[ephemos::client]` on a newtype over
+//! the tonic client that ephemos-build generated. The tests of this crate check what
+//! the attribute bakes and that the clients call real servers.
+
+/// The echo service's generated code.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("echo.v1");
+}
+
+/// A client of target `echo` of `connections.toml`.
+#[ephemos::client(target = "echo", config = "connections.toml")]
+pub struct Echo(pb::echo_client::EchoClient<ephemos::Channel>);
+
+/// The same target, with arguments overriding the file.
+#[ephemos::client(
+    target = "echo",
+    config = "connections.toml",
+    connect_timeout = "1s",
+    pool_size = 2
+)]
+pub struct TunedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
+
+/// A client with no file entry at all.
+#[ephemos::ephemos_client(
+    address = "127.0.0.1:50051",
+    preset = "development",
+    identity = "plaintext",
+    service = "echo.v1.Echo"
+)]
+pub struct InlineEcho(pb::echo_client::EchoClient<ephemos::Channel>);

@@ -1,0 +1,91 @@
+//! What `#[ephemos::client]` bakes, compared with what resolving the same file gives at
+//! run time; and baked clients calling a real server over SPIFFE mTLS.
+
+use std::time::Duration;
+
+use ephemos::config::model::ServerAuthorization;
+use ephemos::config::service_config::ServiceConfig;
+use ephemos::identity::Identity;
+use ephemos_clients_tests::pb::EchoRequest;
+use ephemos_clients_tests::{Echo, InlineEcho, TunedEcho};
+
+fn resolved(name: &str) -> ephemos::TargetConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/connections.toml");
+    let checked = ephemos::config::check_file(path).unwrap();
+    checked.target(name).unwrap().config.clone()
+}
+
+#[test]
+fn the_baked_constant_is_the_resolved_file() {
+    // Editing connections.toml rebuilds the crate (the file is an input of the
+    // attribute), so this equality holds for whatever the file says.
+    assert_eq!(Echo::CONFIG, resolved("echo"));
+    assert_eq!(Echo::TARGET, "echo");
+    assert_eq!(
+        ServiceConfig::parse_json(Echo::SERVICE_CONFIG_JSON).unwrap(),
+        Echo::CONFIG.service_config
+    );
+}
+
+#[test]
+fn arguments_override_the_file() {
+    let mut expected = resolved("echo");
+    expected.connection.connect_timeout = Duration::from_secs(1);
+    expected.pool.size = 2;
+    expected.pool.max_size = 2;
+    assert_eq!(TunedEcho::CONFIG, expected);
+}
+
+#[test]
+fn an_inline_client_needs_no_file_entry() {
+    let config = InlineEcho::CONFIG;
+    assert_eq!(config.name, "InlineEcho");
+    assert_eq!(config.endpoints[0].to_string(), "127.0.0.1:50051");
+    assert_eq!(config.preset, ephemos::config::Preset::Development);
+    // The crate's connections.toml still gives its [defaults] (the trust domain).
+    let checked = ephemos::config::check_str(
+        "attribute",
+        "[defaults]\ntrust_domain = \"example.org\"\n[targets.InlineEcho]\naddress = \"127.0.0.1:50051\"\npreset = \"development\"\nidentity = \"plaintext\"\nservice = \"echo.v1.Echo\"\n",
+    );
+    let mut expected = checked.target("InlineEcho").unwrap().config.clone();
+    expected.name = "InlineEcho".into();
+    assert_eq!(config, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baked_client_calls_a_real_server_over_mtls() {
+    // The server: dev identity `spiffe://example.org/echo`, as `server_id` expects.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let identity = Identity::dev(&"spiffe://example.org/echo".parse().unwrap()).unwrap();
+    let incoming = ephemos::server::incoming(listener, identity, ServerAuthorization::Any)
+        .await
+        .unwrap();
+    let service = ephemos_test_support::pb::echo_server::EchoServer::new(
+        ephemos_test_support::EchoService::named("mtls"),
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+
+    // The baked settings, at the test server's address.
+    let channel = Echo::builder()
+        .unwrap()
+        .endpoints([addr.into()])
+        .connect_lazy();
+    let mut client = Echo::from_channel(channel);
+    let reply = client
+        .unary(EchoRequest {
+            message: "hi".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().message, "hi");
+    assert_eq!(
+        client.channel().server_ids()[0].as_str(),
+        "spiffe://example.org/echo"
+    );
+}

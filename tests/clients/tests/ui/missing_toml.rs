@@ -1,0 +1,4 @@
+#[ephemos::client(target = "payments", config = "nowhere.toml")]
+pub struct Payments(ephemos_clients_tests::pb::echo_client::EchoClient<ephemos::Channel>);
+
+fn main() {}
