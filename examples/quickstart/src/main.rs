@@ -1,0 +1,146 @@
+//! The quickstart: a target declared in `connections.toml`, a client declared with one
+//! attribute, a local server with the `dev` SPIFFE identity, and calls between them.
+//! Run with `cargo run -p quickstart`; it ends by itself in a few seconds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ephemos::ConnectivityState;
+use ephemos::config::model::ServerAuthorization;
+use ephemos::identity::Identity;
+use tonic::{Request, Response, Status};
+
+#[allow(unreachable_pub, clippy::all)]
+mod pb {
+    tonic::include_proto!("greeter.v1");
+}
+
+use pb::greeter_server::{Greeter as GreeterService, GreeterServer};
+use pb::{HelloReply, HelloRequest};
+
+/// The client: everything about it comes from `connections.toml`, checked when this
+/// crate compiled, and is baked into `Greeter::CONFIG`.
+#[ephemos::client(target = "greeter")]
+struct Greeter(pb::greeter_client::GreeterClient<ephemos::Channel>);
+
+/// A server that answers UNAVAILABLE to every third call, so failures show.
+struct Flaky {
+    calls: AtomicUsize,
+}
+
+#[tonic::async_trait]
+impl GreeterService for Flaky {
+    async fn say_hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloReply>, Status> {
+        let caller = ephemos::server::peer_id(&request)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n.is_multiple_of(3) {
+            return Err(Status::unavailable(format!(
+                "call {n}: pretending to be overloaded"
+            )));
+        }
+        let name = request.into_inner().name;
+        Ok(Response::new(HelloReply {
+            message: format!("hello {name} (you are {caller})"),
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("== the target, as resolved when this crate compiled");
+    let checked =
+        ephemos::config::check_str("connections.toml", include_str!("../connections.toml"));
+    if let Some(target) = checked.target(Greeter::TARGET) {
+        for setting in target
+            .provenance
+            .iter()
+            .filter(|s| !s.key.starts_with("http2."))
+        {
+            println!("  {setting}");
+        }
+    }
+    println!("  service config baked: {}", Greeter::SERVICE_CONFIG_JSON);
+
+    println!("\n== a server with the dev identity spiffe://example.org/greeter");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server_identity = Identity::dev(&"spiffe://example.org/greeter".parse()?)?;
+    let incoming =
+        ephemos::server::incoming(listener, server_identity, ServerAuthorization::Any).await?;
+    let service = GreeterServer::new(Flaky {
+        calls: AtomicUsize::new(0),
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    println!("  listening on {addr}");
+
+    println!("\n== the client (baked settings; dialling the server's port)");
+    let channel = Greeter::builder()?.endpoints([addr.into()]).connect_lazy();
+    let mut watcher = channel.state_watcher();
+    let printer = tokio::spawn(async move {
+        let mut state = watcher.state();
+        println!("  state: {state}");
+        while state != ConnectivityState::Shutdown {
+            state = watcher.wait_for_state_change(state).await;
+            println!("  state: {state}");
+        }
+    });
+    let mut greeter = Greeter::from_channel(channel);
+    let (mut ok, mut failed) = (0, 0);
+    for i in 1..=6 {
+        match greeter
+            .say_hello(HelloRequest {
+                name: format!("#{i}"),
+            })
+            .await
+        {
+            Ok(reply) => {
+                ok += 1;
+                println!("  call {i}: {}", reply.into_inner().message);
+            }
+            Err(status) => {
+                failed += 1;
+                println!("  call {i}: {:?}: {}", status.code(), status.message());
+            }
+        }
+    }
+    println!(
+        "  verified server: {:?}",
+        greeter
+            .channel()
+            .server_ids()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+
+    println!("\n== summary");
+    println!("  calls: {ok} ok, {failed} failed");
+    println!(
+        "  retries: none yet. The baked policy retries UNAVAILABLE up to {} attempts, but the retry layer is \
+         not built yet, so these failures reach the caller.",
+        match Greeter::CONFIG
+            .service_config
+            .method_configs
+            .first()
+            .and_then(|m| m.policy.as_ref())
+        {
+            Some(ephemos::config::service_config::CallPolicy::Retry(p)) => p.max_attempts,
+            _ => 1,
+        }
+    );
+    println!(
+        "  pool: {} connection(s) per endpoint (pool statistics come with the pool layer)",
+        Greeter::CONFIG.pool.size
+    );
+    drop(greeter);
+    printer.await?;
+    Ok(())
+}
