@@ -3,6 +3,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     ephemos_build::configure()
         .connections("connections.toml")
-        .compile_protos(&["proto/echo.proto"], &["proto"])?;
+        // The echo service of the test support crate: one proto for every test.
+        .compile_protos(&["../support/proto/echo.proto"], &["../support/proto"])?;
     Ok(())
 }
