@@ -220,7 +220,10 @@ impl Identity {
             .wait_for(Option::is_some)
             .await
             .map_err(|_| IdentityError::Tls("the identity task ended".to_owned()))?;
-        result.clone().unwrap_or(Err(IdentityError::NoTrustDomain))
+        // `wait_for` returned, so the result is there.
+        result
+            .clone()
+            .unwrap_or_else(|| Err(IdentityError::Tls("the identity task ended".to_owned())))
     }
 
     /// A rustls client configuration presenting this identity and accepting servers by
