@@ -57,6 +57,7 @@ pub mod model;
 pub mod preset;
 pub mod provenance;
 mod resolve;
+pub mod rules;
 pub mod service_config;
 pub mod value;
 

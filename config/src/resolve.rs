@@ -162,7 +162,9 @@ fn connection_config(r: &mut Resolver<'_>, eff: &Layer) -> Option<ConnectionConf
         jitter: value(&eff.backoff_jitter),
         max_delay: value(&eff.backoff_max),
     };
-    if backoff.max_delay < backoff.base_delay {
+    if let Err(problem) =
+        crate::rules::backoff_max_at_least_base(backoff.base_delay, backoff.max_delay)
+    {
         let at = origin(&eff.backoff_max)
             .filter(|o| o.is_written())
             .or(origin(&eff.backoff_base));
@@ -171,12 +173,8 @@ fn connection_config(r: &mut Resolver<'_>, eff: &Layer) -> Option<ConnectionConf
                 "backoff of target `{}`: `max` is shorter than `base`",
                 r.target_name
             ))
-            .with_label(format!(
-                "max {} < base {}",
-                crate::value::format_duration(backoff.max_delay),
-                crate::value::format_duration(backoff.base_delay)
-            ))
-            .with_help("the backoff grows from `base` up to `max`: make max >= base"),
+            .with_label(problem.problem)
+            .with_help(problem.help),
             at,
         );
         return None;

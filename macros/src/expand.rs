@@ -159,7 +159,6 @@ pub(crate) fn expand(attribute: TokenStream, item: TokenStream) -> syn::Result<T
     })?;
     let json = resolved.config.service_config.to_json_compact();
     let target = resolved.config.name.to_string();
-    let send = resolved.config.connection.max_message_size.send as usize;
     let recv = resolved.config.connection.max_message_size.recv as usize;
     let track = file.map(|_| {
         let path = path.display().to_string();
@@ -194,20 +193,22 @@ pub(crate) fn expand(attribute: TokenStream, item: TokenStream) -> syn::Result<T
 
             /// The client over a channel built elsewhere (from [`Self::builder`]).
             pub fn from_channel(channel: ::ephemos::Channel) -> Self {
+                // Only the decode limit: the channel enforces the send limit itself, before a
+                // stream opens and with RESOURCE_EXHAUSTED; tonic's own encode limit would
+                // fail inside the body and reach the caller as a stream reset.
                 let client = <#inner_ty>::new(::core::clone::Clone::clone(&channel))
-                    .max_decoding_message_size(#recv)
-                    .max_encoding_message_size(#send);
+                    .max_decoding_message_size(#recv);
                 Self(client, channel)
             }
 
             /// The client, without any I/O: the first call connects.
             pub fn connect_lazy() -> ::core::result::Result<Self, ::ephemos::BuildError> {
-                ::core::result::Result::Ok(Self::from_channel(Self::builder()?.connect_lazy()))
+                ::core::result::Result::Ok(Self::from_channel(Self::builder()?.connect_lazy()?))
             }
 
             /// The client, once its channel is READY.
             pub async fn connect() -> ::core::result::Result<Self, ::ephemos::ClientError> {
-                let channel = Self::builder()?.connect_lazy();
+                let channel = Self::builder()?.connect_lazy()?;
                 channel.connect().await?;
                 ::core::result::Result::Ok(Self::from_channel(channel))
             }

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let channel = Channel::plaintext(Address::from(addr))
         .target_name("echo")
         .connection(settings)
-        .connect_lazy();
+        .connect_lazy()?;
 
     let mut watcher = channel.state_watcher();
     let printer = tokio::spawn(async move {

@@ -67,38 +67,6 @@ pub(crate) fn status(code: Code, target: &str, message: impl std::fmt::Display) 
     Status::new(code, format!("target `{target}`: {message}"))
 }
 
-/// The gRPC status of a transport failure seen by a call (PROTOCOL-HTTP2.md, "Errors"),
-/// with connection-level failures as UNAVAILABLE rather than hyper's UNKNOWN/CANCELLED.
-pub(crate) fn status_of_transport_error(target: &str, error: &(dyn StdError + 'static)) -> Status {
-    if let Some(status) = find::<Status>(error) {
-        return status.clone();
-    }
-    if let Some(h2) = find::<h2::Error>(error) {
-        if h2.is_go_away() || h2.is_io() {
-            return status(
-                Code::Unavailable,
-                target,
-                format!("connection lost: {error}"),
-            );
-        }
-        if let Some(reason) = h2.reason() {
-            let code = match reason {
-                h2::Reason::REFUSED_STREAM => Code::Unavailable,
-                h2::Reason::CANCEL => Code::Cancelled,
-                h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
-                h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
-                _ => Code::Internal,
-            };
-            return status(code, target, format!("stream reset: {error}"));
-        }
-    }
-    status(
-        Code::Unavailable,
-        target,
-        format!("connection failed: {}", describe(error)),
-    )
-}
-
 /// The first error of type `E` in a `source()` chain, looking inside `io::Error`s too
 /// (whose `source()` skips the error they wrap).
 pub(crate) fn find<'a, E: StdError + 'static>(

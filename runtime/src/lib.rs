@@ -48,23 +48,22 @@
 //! - **Deadlines**: a call's `grpc-timeout` (or its method's `timeout`) bounds the wait
 //!   for a connection and for the response headers.
 
-mod activity;
-mod backoff;
-mod body;
+mod call;
 mod channel;
+mod connector;
 mod error;
-mod frame_watch;
-mod grpc_frames;
 pub mod identity;
-mod method_policy;
+mod pool;
+mod protocol;
+mod retry;
 pub mod server;
 mod state;
 mod subchannel;
-mod tls;
-mod transport;
 
-pub use body::ResponseBody;
-pub use channel::{BuildError, Channel, ChannelBuilder, ResponseFuture, StateWatcher};
+pub use channel::{
+    BuildError, Channel, ChannelBuilder, ChannelStats, ConnectionStats, ResponseBody,
+    ResponseFuture, StateWatcher,
+};
 pub use ephemos_config::model::{ConnectionConfig, TargetConfig};
 pub use ephemos_config::value::Address;
 pub use error::{BoxError, ConnectError};

@@ -33,7 +33,7 @@ use ephemos_config::model::ServerAuthorization;
 use ephemos_config::value::SpiffeId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::Stream;
@@ -42,8 +42,26 @@ use tonic::transport::server::Connected;
 
 use crate::identity::{Identity, IdentityError, Refusal};
 
-/// How long a client gets to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds on the TLS handshakes a server runs, so clients that connect and stall (or
+/// flood it with connections) cannot use up its memory or tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeLimits {
+    /// Handshakes in progress at once; further connections wait in the listener's
+    /// backlog until one ends.
+    pub max_in_progress: usize,
+    /// How long a client gets to finish its handshake before the connection is closed.
+    pub timeout: Duration,
+}
+
+impl Default for HandshakeLimits {
+    /// 64 handshakes at once, 10 seconds each.
+    fn default() -> Self {
+        Self {
+            max_in_progress: 64,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Who is calling: put in every request's extensions by tonic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,11 +128,28 @@ impl Stream for Incoming {
 /// Accepts connections on `listener`, completes the mTLS handshake with `identity`, and
 /// yields those whose client `authorization` allows. Refused handshakes are logged with
 /// the client's ID and the rule it broke, reported on [`Incoming::refusals`], and
-/// dropped. Fails at once when the identity cannot be had.
+/// dropped. Fails at once when the identity cannot be had. Handshakes are bounded by
+/// [`HandshakeLimits::default`].
 pub async fn incoming(
     listener: TcpListener,
     identity: Identity,
     authorization: ServerAuthorization,
+) -> Result<Incoming, IdentityError> {
+    incoming_with_limits(
+        listener,
+        identity,
+        authorization,
+        HandshakeLimits::default(),
+    )
+    .await
+}
+
+/// [`incoming`] with bounds of the caller's on concurrent handshakes and their time.
+pub async fn incoming_with_limits(
+    listener: TcpListener,
+    identity: Identity,
+    authorization: ServerAuthorization,
+    limits: HandshakeLimits,
 ) -> Result<Incoming, IdentityError> {
     // Fails now if the identity cannot be had; each handshake then gets its own
     // configuration (cheap: the source is shared), so a refusal is never misattributed.
@@ -124,8 +159,17 @@ pub async fn incoming(
     let (tx, rx) = mpsc::channel(64);
     let (refusals, _) = broadcast::channel(64);
     let report = refusals.clone();
+    let permits = Arc::new(Semaphore::new(limits.max_in_progress.max(1)));
     tokio::spawn(async move {
         loop {
+            // A permit before accepting: past the bound, connections wait in the backlog.
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = tx.closed() => return,
+            };
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 // The server (and its Incoming) is gone: stop, and free the port.
@@ -148,27 +192,35 @@ pub async fn incoming(
             );
             tokio::spawn(async move {
                 let refusal = Refusal::default();
-                let reason =
-                    match handshake(socket, &identity, &authorization, refusal.clone()).await {
-                        Ok(stream) => match client_id(&stream) {
-                            Some(spiffe_id) => {
-                                let peer = PeerIdentity {
-                                    spiffe_id,
-                                    remote_addr: Some(remote),
-                                };
-                                let _ = sender.send(Ok(TlsConnection { stream, peer })).await;
-                                return;
-                            }
-                            None => "the client's certificate has no SPIFFE ID".to_owned(),
-                        },
-                        // The authorizer's record names the client's ID; other failures are
-                        // the X509-SVID rule its certificate broke.
-                        Err(reason) => refusal
-                            .lock()
-                            .ok()
-                            .and_then(|mut r| r.take())
-                            .unwrap_or(reason),
-                    };
+                let outcome = handshake(
+                    socket,
+                    &identity,
+                    &authorization,
+                    refusal.clone(),
+                    limits.timeout,
+                )
+                .await;
+                drop(permit);
+                let reason = match outcome {
+                    Ok(stream) => match client_id(&stream) {
+                        Some(spiffe_id) => {
+                            let peer = PeerIdentity {
+                                spiffe_id,
+                                remote_addr: Some(remote),
+                            };
+                            let _ = sender.send(Ok(TlsConnection { stream, peer })).await;
+                            return;
+                        }
+                        None => "the client's certificate has no SPIFFE ID".to_owned(),
+                    },
+                    // The authorizer's record names the client's ID; other failures are
+                    // the X509-SVID rule its certificate broke.
+                    Err(reason) => refusal
+                        .lock()
+                        .ok()
+                        .and_then(|mut r| r.take())
+                        .unwrap_or(reason),
+                };
                 tracing::warn!(%remote, %reason, "client refused");
                 let _ = report.send(Refused {
                     remote_addr: remote,
@@ -183,12 +235,13 @@ pub async fn incoming(
     })
 }
 
-/// One server-side handshake, within [`HANDSHAKE_TIMEOUT`].
+/// One server-side handshake, within `timeout`.
 async fn handshake(
     socket: TcpStream,
     identity: &Identity,
     authorization: &ServerAuthorization,
     refusal: Refusal,
+    timeout: Duration,
 ) -> Result<TlsStream<TcpStream>, String> {
     let _ = socket.set_nodelay(true);
     let config = identity
@@ -196,9 +249,9 @@ async fn handshake(
         .await
         .map_err(|e| e.to_string())?;
     let accept = TlsAcceptor::from(Arc::new(config)).accept(socket);
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+    match tokio::time::timeout(timeout, accept).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(crate::tls::explain(&e, "client")),
+        Ok(Err(e)) => Err(crate::connector::tls::explain(&e, "client")),
         Err(_) => Err("the TLS handshake timed out".to_owned()),
     }
 }

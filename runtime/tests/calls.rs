@@ -90,7 +90,8 @@ async fn calls_over_a_unix_socket() {
     let address: ephemos::Address = format!("unix:{}", path.display()).parse().unwrap();
     let channel = ephemos::Channel::plaintext(address)
         .connection(quick())
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     let mut client = client(&channel);
     all_four_kinds(&mut client, "unix").await;
     assert_eq!(server.calls(), 4);

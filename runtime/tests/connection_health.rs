@@ -310,6 +310,7 @@ async fn an_idle_timeout_shorter_than_the_backoff_does_not_shorten_it() {
     let mut config = quick();
     config.idle_timeout = Some(MS(100));
     config.backoff.base_delay = MS(1500);
+    config.backoff.max_delay = MS(1500);
     config.backoff.jitter = 0.0;
     let channel = channel(proxy.addr(), config);
     let mut client = client(&channel);

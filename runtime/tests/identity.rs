@@ -110,7 +110,8 @@ fn client(
 ) -> EchoClient<Channel> {
     let channel = Channel::mtls(Address::from(addr), identity, authorization)
         .connection(quick())
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     EchoClient::new(channel)
 }
 
@@ -455,7 +456,8 @@ async fn no_workload_api_is_a_clear_error_after_the_initial_sync_timeout() {
     settings.connect_timeout = MS(300);
     let channel = Channel::mtls(Address::from(closed), identity, ServerAuthorization::Any)
         .connection(settings)
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     let started = std::time::Instant::now();
     let error = channel.connect().await.unwrap_err();
     assert!(matches!(error, ConnectError::Identity(_)), "{error:?}");

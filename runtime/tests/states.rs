@@ -93,7 +93,8 @@ async fn wait_for_ready_waits_for_the_server_and_deadlines_bound_the_wait() {
     assert!(!config.diagnostics.has_errors(), "{:?}", config.diagnostics);
     let channel = Channel::from_target(&config.target("echo").unwrap().config)
         .unwrap()
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     let mut client = client(&channel);
 
     // A deadline while waiting for a connection is DEADLINE_EXCEEDED.
@@ -196,7 +197,8 @@ async fn with_several_endpoints_one_down_is_not_the_channel_down() {
         .endpoints([down_proxy.addr().into(), up.addr().into()])
         .target_name("echo")
         .connection(quick())
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     channel.connect().await.expect("one endpoint is enough");
     let mut client = client(&channel);
     for i in 0..20 {

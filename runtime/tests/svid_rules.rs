@@ -213,7 +213,8 @@ async fn a_client_refuses_bad_server_certificates() {
             authorization,
         )
         .connection(quick())
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
         let result = channel.connect().await;
         match (case.reason, result) {
             (None, Ok(())) => {}

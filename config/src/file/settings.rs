@@ -13,15 +13,12 @@ use crate::layer::{ByteCount, Layer, PolicyKind};
 use crate::model::{IdentitySource, ServerAuthorization};
 use crate::preset::{DEFAULT_INITIAL_SYNC_TIMEOUT, Preset};
 use crate::provenance::Sourced;
+use crate::rules::{self, MIN_IDLE_TIMEOUT, MIN_KEEPALIVE_TIME};
 use crate::service_config::{
     MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT, RetryThrottling, truncate_token_ratio,
 };
 use crate::value::{InvalidValue, SpiffeId, TrustDomain, parse_byte_size};
 
-/// gRFC A8: clients may not ping more often than every 10 seconds.
-pub(crate) const MIN_KEEPALIVE_TIME: Duration = Duration::from_secs(10);
-/// grpc-go's floor for an idle timeout.
-pub(crate) const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest pool: more connections to one endpoint stop helping long before this.
 pub(crate) const MAX_POOL_SIZE: u32 = 64;
 
@@ -369,28 +366,10 @@ fn read_backoff(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         layer.backoff_base = r.duration(&bf, Duration::ZERO);
     }
     if let Some(mf) = t.get("multiplier") {
-        layer.backoff_multiplier = r.number(&mf, |m| {
-            if m >= 1.0 {
-                Ok(m)
-            } else {
-                Err(InvalidValue::new(
-                    format!("{m} is less than 1"),
-                    "the multiplier must be at least 1 (1.6 is gRPC's default)",
-                ))
-            }
-        });
+        layer.backoff_multiplier = r.number(&mf, |m| rules::backoff_multiplier(m).map(|()| m));
     }
     if let Some(jf) = t.get("jitter") {
-        layer.backoff_jitter = r.number(&jf, |j| {
-            if (0.0..=1.0).contains(&j) {
-                Ok(j)
-            } else {
-                Err(InvalidValue::new(
-                    format!("{j} is outside 0..=1"),
-                    "jitter is a fraction from 0 to 1 (0.2 is gRPC's default)",
-                ))
-            }
-        });
+        layer.backoff_jitter = r.number(&jf, |j| rules::backoff_jitter(j).map(|()| j));
     }
     if let Some(xf) = t.get("max") {
         layer.backoff_max = r.duration(&xf, Duration::ZERO);
@@ -416,17 +395,12 @@ fn read_keepalive(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     layer.keepalive_enabled = Some(r.sourced(true, f));
     if let Some(tf) = t.get("time") {
         layer.keepalive_time = r.duration(&tf, Duration::ZERO).and_then(|d| {
-            if d.value >= MIN_KEEPALIVE_TIME {
-                Some(d)
-            } else {
-                r.invalid(
-                    &tf,
-                    InvalidValue::new(
-                        "keepalive pings more often than every 10s",
-                        "gRFC A8 sets a 10s floor (servers answer faster pings with GOAWAY); write at least \"10s\"",
-                    ),
-                );
-                None
+            match rules::keepalive_time(d.value, MIN_KEEPALIVE_TIME) {
+                Ok(()) => Some(d),
+                Err(e) => {
+                    r.invalid(&tf, e);
+                    None
+                }
             }
         });
     }
@@ -463,18 +437,16 @@ fn byte_count(
             return None;
         }
     };
-    match u32::try_from(bytes) {
-        Ok(n) if range.contains(&n) => Some(r.sourced(ByteCount(n), f)),
-        _ => {
-            r.invalid(f, InvalidValue::new("size out of range", why));
+    match rules::size_in(bytes, range, why) {
+        Ok(n) => Some(r.sourced(ByteCount(n), f)),
+        Err(e) => {
+            r.invalid(f, e);
             None
         }
     }
 }
 
-const MESSAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 1..=u32::MAX;
-const MESSAGE_SIZE_WHY: &str =
-    "a gRPC message is from 1 byte to 4GiB - 1 (its length prefix is 32 bits)";
+use rules::{MESSAGE_SIZE as MESSAGE_SIZE_RANGE, MESSAGE_SIZE_WHY};
 
 fn read_http2(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     let Some(mut t) = r.table(
@@ -483,9 +455,7 @@ fn read_http2(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
     ) else {
         return;
     };
-    // RFC 9113: flow-control windows up to 2^31 - 1; frames from 16KiB to 16MiB - 1.
-    let window = 65_535..=0x7fff_ffff;
-    let window_why = "an HTTP/2 window is from 65535 bytes to 2GiB - 1 (RFC 9113)";
+    let (window, window_why) = (rules::HTTP2_WINDOW, rules::HTTP2_WINDOW_WHY);
     if let Some(wf) = t.get("stream_window") {
         layer.http2_stream_window = byte_count(&wf, r, window.clone(), window_why);
     }
@@ -499,8 +469,8 @@ fn read_http2(f: &Field<'_, '_>, r: &mut Reader, layer: &mut Layer) {
         layer.http2_max_frame_size = byte_count(
             &mf,
             r,
-            16_384..=16_777_215,
-            "an HTTP/2 frame is from 16KiB to 16MiB - 1 (RFC 9113)",
+            rules::HTTP2_MAX_FRAME_SIZE,
+            rules::HTTP2_MAX_FRAME_SIZE_WHY,
         );
     }
     t.finish(r);

@@ -432,22 +432,11 @@ fn check_minimum(
     value: Duration,
     at_least: Duration,
 ) -> Option<()> {
-    let ok = if at_least.is_zero() {
-        !value.is_zero()
-    } else {
-        value >= at_least
-    };
-    if ok {
-        return Some(());
+    match crate::rules::duration_at_least(value, at_least) {
+        Ok(()) => Some(()),
+        Err(e) => {
+            reader.invalid(field, e);
+            None
+        }
     }
-    let help = if at_least.is_zero() {
-        "it must be greater than 0".to_owned()
-    } else {
-        format!(
-            "it must be at least {}",
-            crate::value::format_duration(at_least)
-        )
-    };
-    reader.invalid(field, InvalidValue::new("too short", help));
-    None
 }

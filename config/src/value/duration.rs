@@ -10,15 +10,7 @@ const HELP: &str = "write a duration such as \"500ms\", \"10s\" or \"1m30s\"";
 pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
     let duration = humantime::parse_duration(text.trim())
         .map_err(|e| InvalidValue::new(format!("invalid duration: {e}"), HELP))?;
-    if duration > super::MAX_DURATION {
-        return Err(InvalidValue::new(
-            "duration too long",
-            format!(
-                "gRPC durations are at most {}s (about 292 years)",
-                super::MAX_DURATION.as_secs()
-            ),
-        ));
-    }
+    crate::rules::duration_fits_grpc(duration)?;
     Ok(duration)
 }
 

@@ -82,7 +82,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  listening on {addr}");
 
     println!("\n== the client (baked settings; dialling the server's port)");
-    let channel = Greeter::builder()?.endpoints([addr.into()]).connect_lazy();
+    let channel = Greeter::builder()?
+        .endpoints([addr.into()])
+        .connect_lazy()?;
     let mut watcher = channel.state_watcher();
     let printer = tokio::spawn(async move {
         let mut state = watcher.state();

@@ -2,21 +2,29 @@
 //! `connections.toml`.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use ephemos_config::Preset;
 use ephemos_config::model::{ConnectionConfig, TargetConfig};
+use ephemos_config::rules::{Floors, SettingProblem};
 use ephemos_config::service_config::ServiceConfig;
 use ephemos_config::value::Address;
-use tokio::sync::watch;
 
-use super::{Channel, Inner, StateWatcher};
-use crate::activity::Activity;
-use crate::error::ConnectError;
+use super::Channel;
+use crate::ClientError;
+use crate::connector::tls::TlsSettings;
 use crate::identity::{Identity, IdentityError};
-use crate::method_policy::MethodPolicies;
-use crate::subchannel::Subchannel;
-use crate::tls::TlsSettings;
+
+/// The floors settings given in code are held to: gRFC A8's and grpc-go's, as in the
+/// file. The `testing` feature lowers them so tests can run keepalive and idle timers in
+/// milliseconds (as grpc-go's tests lower its keepalive floor); never enable it in a
+/// production build.
+#[cfg(not(feature = "testing"))]
+pub(crate) const FLOORS: Floors = Floors::GRPC;
+#[cfg(feature = "testing")]
+pub(crate) const FLOORS: Floors = Floors {
+    keepalive_time: std::time::Duration::from_millis(1),
+    idle_timeout: std::time::Duration::from_millis(1),
+};
 
 /// Why a channel cannot be built from a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +43,22 @@ pub enum BuildError {
         /// The target's name.
         target: String,
     },
+    /// Settings given in code break the rules `connections.toml` is held to.
+    #[error("target `{target}`: invalid settings: {}", list(problems))]
+    Settings {
+        /// The target's name.
+        target: String,
+        /// Every rule broken, in the file's words.
+        problems: Vec<SettingProblem>,
+    },
+}
+
+fn list(problems: &[SettingProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Configures and creates a [`Channel`].
@@ -101,7 +125,8 @@ impl ChannelBuilder {
         self
     }
 
-    /// Dial settings: timeouts, backoff, keepalive, idle timeout, message sizes.
+    /// Dial settings: timeouts, backoff, keepalive, idle timeout, message sizes. They are
+    /// checked with `connections.toml`'s rules when the channel is created.
     pub fn connection(mut self, config: ConnectionConfig) -> Self {
         self.connection = config;
         self
@@ -114,53 +139,40 @@ impl ChannelBuilder {
     }
 
     /// Creates the channel without any I/O: the first call (or [`Channel::connect`])
-    /// connects.
-    pub fn connect_lazy(self) -> Channel {
-        let activity = Activity::new();
-        let changed = Arc::new(watch::channel(0u64).0);
-        let target: Arc<str> = self.target.into();
-        let subchannels: Vec<Subchannel> = self
-            .endpoints
-            .iter()
-            .map(|address| {
-                Subchannel::spawn(
-                    target.clone(),
-                    address.clone(),
-                    self.connection,
-                    self.tls.clone(),
-                    activity.clone(),
-                    changed.clone(),
-                )
-            })
-            .collect();
-        let watcher = StateWatcher::new(
-            subchannels.iter().map(Subchannel::watch).collect(),
-            changed.subscribe(),
-        );
+    /// connects. Fails when a setting given in code breaks a rule of `connections.toml`
+    /// (the same words), or there is no endpoint.
+    pub fn connect_lazy(self) -> Result<Channel, BuildError> {
+        let problems = self.connection.problems(&FLOORS);
+        if !problems.is_empty() {
+            return Err(BuildError::Settings {
+                target: self.target,
+                problems,
+            });
+        }
+        if self.endpoints.is_empty() {
+            return Err(BuildError::NoEndpoints {
+                target: self.target,
+            });
+        }
         let authority = self
             .endpoints
             .first()
             .map(authority_of)
             .unwrap_or_else(|| http::uri::Authority::from_static("localhost"));
-        Channel {
-            inner: Arc::new(Inner {
-                target,
-                authority,
-                subchannels,
-                next: AtomicUsize::new(0),
-                activity,
-                methods: MethodPolicies::new(&self.service_config),
-                limits: self.connection.max_message_size,
-                watcher,
-                changed: changed.subscribe(),
-            }),
-        }
+        Ok(Channel::new(
+            self.target.into(),
+            authority,
+            &self.endpoints,
+            self.connection,
+            &self.service_config,
+            self.tls,
+        ))
     }
 
-    /// Creates the channel and waits until it is READY, at most the connect timeout.
-    /// Fails with the reason of the first failed attempt, or a timeout.
-    pub async fn connect(self) -> Result<Channel, ConnectError> {
-        let channel = self.connect_lazy();
+    /// Creates the channel and waits until it is READY; fails with the reason of the
+    /// failed attempt once every endpoint has failed one.
+    pub async fn connect(self) -> Result<Channel, ClientError> {
+        let channel = self.connect_lazy()?;
         channel.connect().await?;
         Ok(channel)
     }

@@ -10,13 +10,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
@@ -247,9 +246,10 @@ impl LocalAgent {
     }
 
     /// Also serves the agent on `tcp://127.0.0.1:PORT`, to stand in for a SPIRE agent in
-    /// tests. Any local process can then fetch the private key: never use this outside
-    /// tests. The server stops when the returned guard is dropped.
-    pub async fn serve_tcp(&self) -> io::Result<(SocketAddr, AbortOnDrop)> {
+    /// tests. Any local process can then fetch the private key, so this exists only with
+    /// the `testing` feature. The server stops when the returned guard is dropped.
+    #[cfg(feature = "testing")]
+    pub async fn serve_tcp(&self) -> std::io::Result<(std::net::SocketAddr, AbortOnDrop)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let service = SpiffeWorkloadApiServer::new(WorkloadApi {
@@ -258,7 +258,7 @@ impl LocalAgent {
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming(TcpListenerStream::new(listener))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await;
         });
         Ok((addr, AbortOnDrop(task)))

@@ -1,6 +1,12 @@
 //! The task that owns a subchannel's connection: connects when asked, backs off after a
 //! failure, publishes each state, closes on idle, drains on GOAWAY, and doubles the
-//! keepalive time after GOAWAY `too_many_pings` (gRFC A8).
+//! channel's keepalive time after GOAWAY `too_many_pings` (gRFC A8).
+//!
+//! Failure is sticky (gRFC A62, grpc-go's pick_first): after a failed attempt the
+//! subchannel reports TRANSIENT_FAILURE until it is READY again, also while it tries
+//! again, so fail-fast calls and `connect()` see the failure instead of waiting through
+//! attempt after attempt. Whatever way the task ends, a panic included, it publishes
+//! SHUTDOWN, so calls fail instead of waiting for a subchannel nobody drives.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,25 +15,33 @@ use ephemos_config::model::ConnectionConfig;
 use ephemos_config::value::Address;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
+use tower::util::BoxService;
+use tower::{Service, ServiceExt};
 
 use super::Shared;
-use super::connect::{Established, attempt_deadline, establish};
-use crate::activity::Activity;
-use crate::backoff::ConnectionBackoff;
+use super::backoff::ConnectionBackoff;
+use super::handshake::{Established, Http2Settings, attempt_deadline, describe_goaway, establish};
+use super::load::Load;
+use crate::connector::frame_watch::ServerFrame;
+use crate::connector::{Connected, Dial, Progress};
 use crate::error::ConnectError;
-use crate::frame_watch::ServerFrame;
+use crate::identity::Identity;
 use crate::state::ConnectivityState;
-use crate::tls::TlsSettings;
 
 /// HTTP/2 ENHANCE_YOUR_CALM.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// The connector a driver dials with.
+pub(crate) type BoxConnector = BoxService<Dial, Connected, ConnectError>;
 
 pub(super) struct Settings {
     pub(super) target: Arc<str>,
     pub(super) address: Address,
     pub(super) config: ConnectionConfig,
-    pub(super) tls: Option<Arc<TlsSettings>>,
-    pub(super) activity: Arc<Activity>,
+    /// The client's identity, over TLS: its SVID is fetched before each attempt.
+    pub(super) identity: Option<Identity>,
+    pub(super) connector: BoxConnector,
+    pub(super) load: Arc<Load>,
 }
 
 /// Why a READY connection stopped being used.
@@ -36,22 +50,33 @@ enum ReadyEnd {
     IdleTimeout,
     GoAway {
         error_code: u32,
-        debug: String,
+        debug: Vec<u8>,
     },
     Lost(String),
-    /// The identity's SVID or bundle rotated: new connections present the new one.
+    /// The identity's SVID or bundle rotated, or a certificate nears its end: new
+    /// connections present the new one.
     Rotated,
+}
+
+/// Publishes SHUTDOWN when the driver ends, however it ends.
+struct ShutdownOnExit(Arc<Shared>);
+
+impl Drop for ShutdownOnExit {
+    fn drop(&mut self) {
+        self.0.publish(|v| {
+            v.state = ConnectivityState::Shutdown;
+            v.connection = None;
+        });
+    }
 }
 
 pub(super) async fn run(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
-    settings: Settings,
+    mut settings: Settings,
 ) {
+    let _exit = ShutdownOnExit(shared.clone());
     let mut backoff = ConnectionBackoff::new(settings.config.backoff);
-    let mut keepalive = settings.config.keepalive;
-    let target = &settings.target;
-    let address = &settings.address;
     'idle: loop {
         shared.publish(|v| {
             v.state = ConnectivityState::Idle;
@@ -61,85 +86,47 @@ pub(super) async fn run(
         // stale wake-up from an earlier burst of calls is ignored).
         while !shared.connect_requested.load(Ordering::Acquire) {
             if *shutdown.borrow() {
-                break 'idle;
+                return;
             }
             tokio::select! {
                 _ = shared.wake.notified() => {}
-                _ = shutdown.changed() => break 'idle,
+                _ = shutdown.changed() => return,
             }
         }
         loop {
             shared.connect_requested.store(false, Ordering::Release);
-            shared.publish(|v| v.state = ConnectivityState::Connecting);
+            // Sticky failure: a subchannel in TRANSIENT_FAILURE stays there while it
+            // tries again, until it is READY.
+            shared.publish(|v| {
+                if v.state != ConnectivityState::TransientFailure {
+                    v.state = ConnectivityState::Connecting;
+                }
+            });
             let started = Instant::now();
-            // The client's SVID first, bounded by the identity's initial sync timeout,
-            // not by the connection attempt's deadline.
-            let identity = match &settings.tls {
-                Some(tls) => tokio::select! {
-                    source = tls.identity.x509_source() => Some(source.map(|s| (tls.as_ref(), s))),
-                    _ = shutdown.changed() => break 'idle,
-                },
-                None => None,
-            };
-            let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
-            let mut step = "dialing";
-            let attempt = match identity.transpose() {
-                Err(error) => Ok(Err(ConnectError::Identity(error))),
-                Ok(tls) => tokio::select! {
-                    result = timeout(deadline, establish(address, keepalive, settings.config.http2, tls, &mut step)) => result,
-                    _ = shutdown.changed() => break 'idle,
-                },
-            };
-            let failure = match attempt {
-                Ok(Ok(established)) => {
+            let failure = match attempt(&shared, &mut shutdown, &mut settings, &backoff).await {
+                Attempt::Shutdown => return,
+                Attempt::Failed(error) => error,
+                Attempt::Ready(established) => {
                     backoff.reset();
                     // Becoming READY counts as use: a warm-up is not undone by the idle timer.
-                    settings.activity.touch();
-                    tracing::debug!(%target, peer = %established.peer, "subchannel READY");
+                    settings.load.touch();
+                    tracing::debug!(target = %settings.target, peer = %established.peer, "subchannel READY");
                     shared.publish(|v| {
                         v.state = ConnectivityState::Ready;
                         v.connection = Some(established.connection.clone());
                         v.last_error = None;
                     });
-                    match run_ready(established, &mut shutdown, &settings).await {
-                        ReadyEnd::Shutdown => break 'idle,
-                        ReadyEnd::IdleTimeout => {
-                            tracing::debug!(%target, "idle timeout: connection closed");
-                        }
-                        ReadyEnd::GoAway {
-                            error_code,
-                            debug: reason_text,
-                        } => {
-                            if error_code == ENHANCE_YOUR_CALM && reason_text == "too_many_pings" {
-                                if let Some(k) = &mut keepalive {
-                                    k.time = k.time.saturating_mul(2);
-                                    tracing::warn!(
-                                        %target,
-                                        keepalive_time = ?k.time,
-                                        "server sent GOAWAY too_many_pings: keepalive time doubled for new connections (gRFC A8)"
-                                    );
-                                }
-                            } else {
-                                tracing::debug!(%target, error_code, debug_data = %reason_text, "GOAWAY: draining");
-                            }
-                        }
-                        ReadyEnd::Lost(reason) => {
-                            tracing::info!(%target, %reason, "connection lost");
-                        }
-                        ReadyEnd::Rotated => {
-                            tracing::info!(%target, "identity rotated: draining the connection, new calls use a new one");
-                        }
+                    if let Some(streams) = established.connection.max_concurrent_streams {
+                        shared.channel.set_max_concurrent_streams(streams);
+                    }
+                    let end = run_ready(established, &shared, &mut shutdown, &settings).await;
+                    if !ended(end, &shared, &settings) {
+                        return;
                     }
                     continue 'idle;
                 }
-                Ok(Err(error)) => error,
-                Err(_) => ConnectError::Timeout {
-                    address: address.to_string(),
-                    after: deadline,
-                    step,
-                },
             };
-            tracing::debug!(%target, error = %failure, "connection attempt failed");
+            tracing::debug!(target = %settings.target, error = %failure, "connection attempt failed");
             shared.publish(|v| {
                 v.state = ConnectivityState::TransientFailure;
                 v.connection = None;
@@ -148,34 +135,116 @@ pub(super) async fn run(
             let retry_at = started + backoff.next_delay();
             tokio::select! {
                 _ = sleep_until(retry_at) => {}
-                _ = shutdown.changed() => break 'idle,
+                _ = shutdown.changed() => return,
             }
             // The backoff has run out: reconnect, unless nobody has used the channel for
             // the idle timeout (then wait in IDLE for the next call, as gRPC does).
-            if is_idle(&settings) {
+            if let Some(idle) = settings.config.idle_timeout
+                && shared.channel.unused_for(idle)
+            {
                 continue 'idle;
             }
         }
     }
-    shared.publish(|v| {
-        v.state = ConnectivityState::Shutdown;
-        v.connection = None;
-    });
 }
 
-/// When the idle timer fires, if it is on: now + timeout while calls are in flight.
-/// `None` when the timer is off or too far away to represent.
-fn idle_deadline(settings: &Settings) -> Option<Instant> {
-    let timeout = settings.config.idle_timeout?;
-    match settings.activity.idle_at(timeout) {
-        Some(at) => at,
-        None => Instant::now().checked_add(timeout),
+/// The outcome of one connection attempt.
+enum Attempt {
+    Ready(Established),
+    Failed(ConnectError),
+    Shutdown,
+}
+
+async fn attempt(
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    settings: &mut Settings,
+    backoff: &ConnectionBackoff,
+) -> Attempt {
+    // The client's SVID first, bounded by the identity's initial sync timeout, not by
+    // the connection attempt's deadline.
+    let source = match &settings.identity {
+        Some(identity) => tokio::select! {
+            source = identity.x509_source() => match source {
+                Ok(source) => Some(source),
+                Err(error) => return Attempt::Failed(ConnectError::Identity(error)),
+            },
+            _ = shutdown.changed() => return Attempt::Shutdown,
+        },
+        None => None,
+    };
+    let deadline = attempt_deadline(settings.config.connect_timeout, backoff.current());
+    let progress = Progress::default();
+    let http2 = Http2Settings {
+        keepalive: settings.config.keepalive.map(|k| {
+            let time = shared.channel.keepalive_time(k.time);
+            (k, time)
+        }),
+        http2: settings.config.http2,
+        over_tls: source.is_some(),
+    };
+    let dial = Dial {
+        address: settings.address.clone(),
+        source,
+        progress: progress.clone(),
+    };
+    let connector = &mut settings.connector;
+    let connect = async {
+        let connected = connector.ready().await?.call(dial).await?;
+        establish(connected, &http2, &progress).await
+    };
+    tokio::select! {
+        result = timeout(deadline, connect) => match result {
+            Ok(Ok(established)) => Attempt::Ready(established),
+            Ok(Err(error)) => Attempt::Failed(error),
+            Err(_) => Attempt::Failed(ConnectError::Timeout {
+                address: settings.address.to_string(),
+                after: deadline,
+                step: progress.step(),
+            }),
+        },
+        _ = shutdown.changed() => Attempt::Shutdown,
     }
 }
 
-fn is_idle(settings: &Settings) -> bool {
-    idle_deadline(settings).is_some_and(|at| at <= Instant::now())
-        && settings.activity.in_flight() == 0
+/// Logs how a READY connection ended and learns from it; `false` when the subchannel
+/// shuts down.
+fn ended(end: ReadyEnd, shared: &Shared, settings: &Settings) -> bool {
+    let target = &settings.target;
+    match end {
+        ReadyEnd::Shutdown => return false,
+        ReadyEnd::IdleTimeout => tracing::debug!(%target, "idle timeout: connection closed"),
+        ReadyEnd::GoAway { error_code, debug } => {
+            if error_code == ENHANCE_YOUR_CALM && debug == b"too_many_pings" {
+                if let Some(k) = &settings.config.keepalive {
+                    let time = shared.channel.double_keepalive_time(k.time);
+                    tracing::warn!(
+                        %target,
+                        keepalive_time = ?time,
+                        "server sent GOAWAY too_many_pings: the channel's keepalive time doubled for new connections (gRFC A8)"
+                    );
+                }
+            } else {
+                let goaway = describe_goaway(error_code, &debug);
+                tracing::debug!(%target, %goaway, "GOAWAY: draining");
+            }
+        }
+        ReadyEnd::Lost(reason) => tracing::info!(%target, %reason, "connection lost"),
+        ReadyEnd::Rotated => tracing::info!(
+            %target,
+            "identity rotated or nearing expiry: draining the connection, new calls use a new one"
+        ),
+    }
+    true
+}
+
+/// When the idle timer fires, if it is on: now + timeout while calls are in flight.
+fn idle_deadline(settings: &Settings) -> Option<Instant> {
+    let timeout = settings.config.idle_timeout?;
+    settings
+        .load
+        .idle_at(timeout)
+        .or_else(|| Instant::now().checked_add(timeout))
 }
 
 async fn sleep_until_option(at: Option<Instant>) {
@@ -187,6 +256,7 @@ async fn sleep_until_option(at: Option<Instant>) {
 
 async fn run_ready(
     mut conn: Established,
+    shared: &Shared,
     shutdown: &mut watch::Receiver<bool>,
     settings: &Settings,
 ) -> ReadyEnd {
@@ -196,14 +266,19 @@ async fn run_ready(
             biased;
             frame = conn.frames.recv() => match frame {
                 Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
-                    return ReadyEnd::GoAway {
-                        error_code,
-                        debug: String::from_utf8_lossy(&debug_data).into_owned(),
-                    };
+                    return ReadyEnd::GoAway { error_code, debug: debug_data.to_vec() };
+                }
+                Some(ServerFrame::Settings { max_concurrent_streams: Some(streams) }) => {
+                    shared.channel.set_max_concurrent_streams(streams);
+                    shared.publish(|v| {
+                        if let Some(c) = &mut v.connection {
+                            c.max_concurrent_streams = Some(streams);
+                        }
+                    });
                 }
                 Some(ServerFrame::Settings { .. } | ServerFrame::TlsFailed(_)) => {}
                 // The IO was dropped: the connection is over, `closed` says how.
-                None => return ended(&mut conn).await,
+                None => return lost((&mut conn.closed).await),
             },
             result = &mut conn.closed => return goaway_seen(&mut conn).unwrap_or_else(|| lost(result)),
             () = rotation(&mut conn.rotation) => {
@@ -217,7 +292,9 @@ async fn run_ready(
                 return ReadyEnd::Rotated;
             }
             _ = sleep_until_option(idle_deadline(settings)) => {
-                if is_idle(settings) {
+                if let Some(timeout) = settings.config.idle_timeout
+                    && settings.load.idle_at(timeout).is_some_and(|at| at <= Instant::now())
+                {
                     return ReadyEnd::IdleTimeout;
                 }
             }
@@ -236,10 +313,6 @@ async fn rotation(updates: &mut Option<spiffe::X509SourceUpdates>) {
     std::future::pending().await
 }
 
-async fn ended(conn: &mut Established) -> ReadyEnd {
-    lost((&mut conn.closed).await)
-}
-
 /// A GOAWAY already read but not yet handled when the connection closed.
 fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
     while let Ok(frame) = conn.frames.try_recv() {
@@ -251,7 +324,7 @@ fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
         {
             return Some(ReadyEnd::GoAway {
                 error_code,
-                debug: String::from_utf8_lossy(&debug_data).into_owned(),
+                debug: debug_data.to_vec(),
             });
         }
     }
@@ -266,18 +339,4 @@ fn lost(
         Ok(Err(e)) => crate::error::describe(&e),
         Err(_) => "the connection task ended".to_owned(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn attempt_deadline_is_the_larger_of_timeout_and_backoff() {
-        let s = Duration::from_secs;
-        assert_eq!(attempt_deadline(s(20), s(1)), s(20));
-        assert_eq!(attempt_deadline(s(1), s(120)), s(120));
-    }
 }

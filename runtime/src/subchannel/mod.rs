@@ -1,56 +1,53 @@
-//! A subchannel: one HTTP/2 connection to one address, with its state machine
-//! (IDLE, CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN), connection backoff,
-//! keepalive, idle timeout and GOAWAY handling.
+//! A subchannel: one HTTP/2 connection to one address, with its state machine (IDLE,
+//! CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN), connection backoff, keepalive, idle
+//! timeout and GOAWAY handling.
 //!
 //! A background task (the [driver](driver)) owns the connection's life; callers see it
-//! through a `watch` of [`View`]: the state, the live connection when READY, and the last
-//! connect error. Reading it is a clone of two `Arc`s; there is no lock shared between
-//! subchannels.
+//! through a `watch` of [`View`](view::View). [`Subchannel`] is a `tower::Service` that
+//! sends an attempt on the current connection ([`send`] is the same for the pool, which
+//! has already picked the connection). The files:
+//!
+//! - [`driver`]: the state machine (sticky TRANSIENT_FAILURE, backoff, idle, GOAWAY).
+//! - [`handshake`]: the HTTP/2 handshake and the wait for the server's SETTINGS.
+//! - [`backoff`]: gRPC connection backoff.
+//! - [`load`]: calls in flight and last use, per subchannel.
+//! - [`shared`]: what the subchannels of one channel share (the A8 keepalive doubling,
+//!   the server's MAX_CONCURRENT_STREAMS, a generation bumped on state changes).
 
-mod connect;
+mod backoff;
 mod driver;
+pub(crate) mod handshake;
+pub(crate) mod load;
+pub(crate) mod shared;
+mod view;
 
+pub(crate) use driver::BoxConnector;
+pub(crate) use load::{InFlight, Load};
+pub(crate) use shared::ChannelShared;
+pub(crate) use view::View;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use ephemos_config::model::ConnectionConfig;
-use ephemos_config::value::Address;
-use ephemos_config::value::SpiffeId;
+use ephemos_config::value::{Address, SpiffeId};
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tonic::Code;
 
-use crate::activity::Activity;
-use crate::body::RequestBody;
-use crate::error::ConnectError;
+use crate::call::{AttemptError, CallOptions, SubchannelId};
+use crate::connector::Connector;
+use crate::connector::tls::TlsSettings;
+use crate::error::status;
+use crate::protocol::{response, timeout, transport_failure};
+use crate::retry::AttemptBody;
 use crate::state::ConnectivityState;
-use crate::tls::TlsSettings;
-
-/// A READY connection as callers see it.
-#[derive(Clone)]
-pub(crate) struct Connection {
-    pub(crate) sender: SendRequest<RequestBody>,
-    /// The server's verified SPIFFE ID, over TLS.
-    pub(crate) server_id: Option<SpiffeId>,
-    /// Set as soon as the server's GOAWAY is read: take no new calls.
-    pub(crate) draining: Arc<AtomicBool>,
-}
-
-impl Connection {
-    /// Whether a new call may be sent on this connection.
-    pub(crate) fn usable(&self) -> bool {
-        !self.draining.load(Ordering::Acquire) && !self.sender.is_closed()
-    }
-}
-
-/// What callers see of a subchannel.
-#[derive(Clone)]
-pub(crate) struct View {
-    pub(crate) state: ConnectivityState,
-    /// The connection, while READY.
-    pub(crate) connection: Option<Connection>,
-    /// Why the last attempt failed, kept until the next attempt succeeds.
-    pub(crate) last_error: Option<ConnectError>,
-}
 
 struct Shared {
     view: watch::Sender<View>,
@@ -59,8 +56,7 @@ struct Shared {
     connect_requested: AtomicBool,
     wake: Notify,
     shutdown: watch::Sender<bool>,
-    /// Bumped on every state change of any subchannel of the channel.
-    changed: Arc<watch::Sender<u64>>,
+    channel: Arc<ChannelShared>,
 }
 
 impl Shared {
@@ -72,39 +68,61 @@ impl Shared {
             changed = view.state != before;
         });
         if changed {
-            self.changed.send_modify(|generation| *generation += 1);
+            self.channel.bump();
         }
     }
 }
 
-/// The handle a channel keeps; dropping it shuts the subchannel down.
+/// What a subchannel's connection is made with.
+pub(crate) struct SubchannelConfig {
+    pub(crate) target: Arc<str>,
+    pub(crate) address: Address,
+    pub(crate) connection: ConnectionConfig,
+    pub(crate) tls: Option<Arc<TlsSettings>>,
+}
+
+/// The handle a pool keeps; dropping it shuts the subchannel down.
 pub(crate) struct Subchannel {
+    id: SubchannelId,
+    target: Arc<str>,
+    address: Address,
     shared: Arc<Shared>,
     view: watch::Receiver<View>,
+    load: Arc<Load>,
+}
+
+/// A connection picked for one attempt.
+pub(crate) struct Ready {
+    sender: SendRequest<AttemptBody>,
+    draining: Arc<AtomicBool>,
 }
 
 impl Subchannel {
     /// Creates the subchannel and its driver task; no I/O happens until a connection is
     /// requested.
     pub(crate) fn spawn(
-        target: Arc<str>,
-        address: Address,
-        config: ConnectionConfig,
-        tls: Option<Arc<TlsSettings>>,
-        activity: Arc<Activity>,
-        changed: Arc<watch::Sender<u64>>,
+        config: SubchannelConfig,
+        channel: Arc<ChannelShared>,
+        load: Arc<Load>,
     ) -> Self {
-        let (view_tx, view) = watch::channel(View {
-            state: ConnectivityState::Idle,
-            connection: None,
-            last_error: None,
-        });
+        let connector = BoxConnector::new(Connector::new(config.tls.clone()));
+        Self::spawn_with(config, channel, load, connector)
+    }
+
+    /// [`Subchannel::spawn`] with a connector of the caller's.
+    pub(crate) fn spawn_with(
+        config: SubchannelConfig,
+        channel: Arc<ChannelShared>,
+        load: Arc<Load>,
+        connector: BoxConnector,
+    ) -> Self {
+        let (view_tx, view) = watch::channel(View::idle());
         let shared = Arc::new(Shared {
             view: view_tx,
             connect_requested: AtomicBool::new(false),
             wake: Notify::new(),
             shutdown: watch::channel(false).0,
-            changed,
+            channel,
         });
         // Subscribed here, not in the task: a drop before the task first runs is then
         // still seen as a change.
@@ -113,24 +131,49 @@ impl Subchannel {
             shared.clone(),
             shutdown,
             driver::Settings {
-                target,
-                address,
-                config,
-                tls,
-                activity,
+                target: config.target.clone(),
+                address: config.address.clone(),
+                config: config.connection,
+                identity: config.tls.as_ref().map(|tls| tls.identity.clone()),
+                connector,
+                load: load.clone(),
             },
         ));
-        Self { shared, view }
+        Self {
+            id: SubchannelId::next(),
+            target: config.target,
+            address: config.address,
+            shared,
+            view,
+            load,
+        }
+    }
+
+    pub(crate) fn id(&self) -> SubchannelId {
+        self.id
+    }
+
+    pub(crate) fn address(&self) -> &Address {
+        &self.address
+    }
+
+    pub(crate) fn load(&self) -> &Arc<Load> {
+        &self.load
+    }
+
+    /// The current state.
+    pub(crate) fn state(&self) -> ConnectivityState {
+        self.view.borrow().state
+    }
+
+    /// Looks at the current view without cloning it.
+    pub(crate) fn with_view<T>(&self, f: impl FnOnce(&View) -> T) -> T {
+        f(&self.view.borrow())
     }
 
     /// The server's verified SPIFFE ID, while READY over TLS.
     pub(crate) fn server_id(&self) -> Option<SpiffeId> {
         self.view.borrow().connection.as_ref()?.server_id.clone()
-    }
-
-    /// The current view (a cheap clone).
-    pub(crate) fn view(&self) -> View {
-        self.view.borrow().clone()
     }
 
     /// A receiver of the view, for watchers that must not keep the channel alive.
@@ -143,6 +186,27 @@ impl Subchannel {
         self.shared.connect_requested.store(true, Ordering::Release);
         self.shared.wake.notify_one();
     }
+
+    /// The connection, if READY and taking new calls.
+    pub(crate) fn ready(&self) -> Option<Ready> {
+        let view = self.view.borrow();
+        match &view.connection {
+            Some(c) if view.state == ConnectivityState::Ready && c.usable() => Some(Ready {
+                sender: c.sender.clone(),
+                draining: c.draining.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Sends one attempt on `ready`, a connection of this subchannel.
+    pub(crate) fn send(
+        &self,
+        ready: Ready,
+        request: Request<AttemptBody>,
+    ) -> impl Future<Output = Result<Response<Incoming>, AttemptError>> + Send + 'static {
+        send(ready, request, self.target.clone(), self.id)
+    }
 }
 
 impl Drop for Subchannel {
@@ -150,3 +214,87 @@ impl Drop for Subchannel {
         self.shared.shutdown.send_replace(true);
     }
 }
+
+/// The future of an attempt through a [`Subchannel`].
+pub(crate) type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Incoming>, AttemptError>> + Send>>;
+
+impl tower::Service<Request<AttemptBody>> for Subchannel {
+    type Response = Response<Incoming>;
+    type Error = AttemptError;
+    type Future = ResponseFuture;
+
+    /// Always ready: an attempt made while the subchannel is not READY comes back unsent
+    /// (the pool picks by state and does not do that).
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<AttemptBody>) -> ResponseFuture {
+        match self.ready() {
+            Some(ready) => Box::pin(self.send(ready, request)),
+            None => {
+                self.request_connect();
+                Box::pin(std::future::ready(Err(AttemptError::Unsent(request))))
+            }
+        }
+    }
+}
+
+/// Sends one attempt: writes the time left in `grpc-timeout`, and reports how it ended
+/// in the terms the retry layer needs (unsent, refused unprocessed, or failed).
+async fn send(
+    ready: Ready,
+    mut request: Request<AttemptBody>,
+    target: Arc<str>,
+    id: SubchannelId,
+) -> Result<Response<Incoming>, AttemptError> {
+    let Ready {
+        mut sender,
+        draining,
+    } = ready;
+    if let Some(deadline) = CallOptions::of(&request).deadline {
+        // The server gets the time that is left, not the time the call started with.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(AttemptError::Failed(status(
+                Code::DeadlineExceeded,
+                &target,
+                "deadline exceeded before the call was sent",
+            )));
+        }
+        request
+            .headers_mut()
+            .insert("grpc-timeout", timeout::encode(left));
+    }
+    match sender.try_send_request(request).await {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            // A non-gRPC response is a failed attempt; dropping its body resets the stream.
+            response::check_head(&target, parts.status, &mut parts.headers)
+                .map_err(AttemptError::Failed)?;
+            Ok(Response::from_parts(parts, body))
+        }
+        Err(mut error) => match error.take_message() {
+            Some(unsent) => {
+                // hyper handed it back: this connection takes no more calls.
+                draining.store(true, Ordering::Release);
+                Err(AttemptError::Unsent(unsent))
+            }
+            None => {
+                let failure = transport_failure::classify(&target, error.error());
+                Err(if failure.unprocessed {
+                    AttemptError::Refused {
+                        status: failure.status,
+                        subchannel: id,
+                    }
+                } else {
+                    AttemptError::Failed(failure.status)
+                })
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

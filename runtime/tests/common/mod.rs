@@ -47,6 +47,7 @@ pub fn channel(addr: std::net::SocketAddr, config: ConnectionConfig) -> Channel 
         .target_name("echo")
         .connection(config)
         .connect_lazy()
+        .unwrap()
 }
 
 pub fn client(channel: &Channel) -> EchoClient<Channel> {

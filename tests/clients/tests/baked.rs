@@ -74,7 +74,8 @@ async fn a_baked_client_calls_a_real_server_over_mtls() {
     let channel = Echo::builder()
         .unwrap()
         .endpoints([addr.into()])
-        .connect_lazy();
+        .connect_lazy()
+        .unwrap();
     let mut client = Echo::from_channel(channel);
     let reply = client
         .unary(EchoRequest {

@@ -170,7 +170,7 @@ impl<T: AsyncRead> AsyncRead for FrameWatch<T> {
         {
             let _ = this
                 .events
-                .send(ServerFrame::TlsFailed(crate::tls::explain_tls(
+                .send(ServerFrame::TlsFailed(super::tls::explain_tls(
                     tls, "server",
                 )));
         }

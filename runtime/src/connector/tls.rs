@@ -11,9 +11,9 @@ use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::transport::Transport;
 use crate::error::ConnectError;
 use crate::identity::{Identity, Refusal};
-use crate::transport::Transport;
 use tokio_util::either::Either;
 
 /// Who the client is, and which servers it accepts.
@@ -41,7 +41,7 @@ pub(crate) async fn handshake(
     address: &Address,
     transport: Transport,
 ) -> Result<Stream, ConnectError> {
-    let peer = crate::transport::peer_of(&transport);
+    let peer = super::transport::peer_of(&transport);
     let refusal = Refusal::default();
     let config = settings
         .identity
@@ -51,7 +51,24 @@ pub(crate) async fn handshake(
         .connect(server_name(address), transport)
         .await
     {
-        Ok(stream) => Ok(Either::Right(Box::new(stream))),
+        Ok(stream) => {
+            // gRPC runs over HTTP/2 only: a server that did not agree to `h2` by ALPN is
+            // not one (rustls lets a server that ignores ALPN through).
+            let protocol = stream.get_ref().1.alpn_protocol();
+            if protocol != Some(b"h2") {
+                let offered = protocol.map_or_else(
+                    || "none".to_owned(),
+                    |p| format!("{:?}", String::from_utf8_lossy(p)),
+                );
+                return Err(ConnectError::Tls {
+                    peer,
+                    message: format!(
+                        "the server did not select HTTP/2 by ALPN (it selected {offered}): a gRPC server must agree to \"h2\""
+                    ),
+                });
+            }
+            Ok(Either::Right(Box::new(stream)))
+        }
         Err(error) => {
             let recorded = refusal.lock().ok().and_then(|mut r| r.take());
             Err(ConnectError::Tls {

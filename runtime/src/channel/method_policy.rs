@@ -52,34 +52,6 @@ impl MethodPolicies {
     }
 }
 
-/// Parses a `grpc-timeout` header value: up to 8 digits and a unit (H, M, S, m, u, n).
-pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount.checked_mul(3600)?),
-        "M" => Duration::from_secs(amount.checked_mul(60)?),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-/// Formats a duration as a `grpc-timeout` value (millisecond precision, 8 digits max).
-pub(crate) fn format_grpc_timeout(timeout: Duration) -> String {
-    let millis = timeout.as_millis();
-    if millis < 100_000_000 {
-        format!("{millis}m")
-    } else {
-        format!("{}S", timeout.as_secs().min(99_999_999))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,20 +89,5 @@ wait_for_ready = true
             }
         );
         assert_eq!(policies.lookup("/other.Svc/X"), MethodPolicy::default());
-    }
-
-    #[test]
-    fn grpc_timeout_round_trips() {
-        assert_eq!(
-            parse_grpc_timeout("1500m"),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_grpc_timeout("123456789S"), None);
-        assert_eq!(parse_grpc_timeout("5x"), None);
-        assert_eq!(parse_grpc_timeout("S"), None);
-        let d = Duration::from_millis(2500);
-        assert_eq!(parse_grpc_timeout(&format_grpc_timeout(d)), Some(d));
     }
 }

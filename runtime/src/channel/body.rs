@@ -1,0 +1,137 @@
+//! [`ResponseBody`]: the body of a response received through a [`crate::Channel`]. It
+//! enforces the receive-size limit on each message's length prefix, keeps the call's
+//! deadline over the whole response, makes the trailers' status safe for tonic, and maps
+//! transport errors to gRPC statuses. When it ends early (deadline, limit, or dropped),
+//! the stream is reset (CANCEL), its request side included.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tonic::{Code, Status};
+
+use crate::error::status;
+use crate::pool::PooledBody;
+use crate::protocol::message::MessageSizeCheck;
+use crate::protocol::transport_failure;
+use crate::retry::Committed;
+
+pin_project! {
+    /// The body of a response received through a [`crate::Channel`].
+    pub struct ResponseBody {
+        #[pin]
+        inner: Option<Committed<PooledBody>>,
+        check: MessageSizeCheck,
+        target: Arc<str>,
+        // The call's deadline covers its whole response, not only the headers.
+        #[pin]
+        deadline: Option<Sleep>,
+    }
+}
+
+impl ResponseBody {
+    pub(crate) fn new(
+        inner: Committed<PooledBody>,
+        recv_limit: u32,
+        target: Arc<str>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            inner: Some(inner),
+            check: MessageSizeCheck::new(recv_limit),
+            target,
+            deadline: deadline.map(tokio::time::sleep_until),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        // The deadline is checked first: a stream that never pauses still ends on time.
+        if this
+            .deadline
+            .as_mut()
+            .as_pin_mut()
+            .is_some_and(|d| d.poll(cx).is_ready())
+        {
+            this.inner.set(None);
+            return Poll::Ready(Some(Err(status(
+                Code::DeadlineExceeded,
+                this.target,
+                "deadline exceeded while receiving the response",
+            ))));
+        }
+        let Poll::Ready(polled) = inner.poll_frame(cx) else {
+            return Poll::Pending;
+        };
+        let result = match polled {
+            None => None,
+            Some(Err(error)) => Some(Err(this
+                .inner
+                .as_ref()
+                .get_ref()
+                .as_ref()
+                .and_then(Committed::request_failure)
+                .unwrap_or_else(|| transport_failure::classify(this.target, &error).status))),
+            Some(Ok(mut frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    if let Err(oversize) = this.check.feed(data) {
+                        Some(Err(status(
+                            Code::ResourceExhausted,
+                            this.target,
+                            format!(
+                                "response message of {} bytes is larger than the receive limit of {} bytes",
+                                oversize.length, oversize.limit
+                            ),
+                        )))
+                    } else {
+                        Some(Ok(frame))
+                    }
+                } else {
+                    if let Some(trailers) = frame.trailers_mut() {
+                        crate::protocol::status::sanitize(trailers);
+                    }
+                    Some(Ok(frame))
+                }
+            }
+        };
+        if !matches!(result, Some(Ok(_))) {
+            // Done or failed: drop the stream (resetting it if unfinished) and end the call.
+            this.inner.set(None);
+        }
+        Poll::Ready(result)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}

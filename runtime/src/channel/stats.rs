@@ -1,0 +1,137 @@
+//! [`ChannelStats`]: a snapshot of what a channel is doing and the settings in force,
+//! including those learned at run time (a keepalive time doubled by a server, the
+//! server's MAX_CONCURRENT_STREAMS). Reading it takes no lock a call takes; the pool issue
+//! adds pool totals (hits, misses, evictions) and the retry issue retry counts.
+
+use std::fmt;
+use std::time::Duration;
+
+use ephemos_config::value::SpiffeId;
+
+use crate::state::ConnectivityState;
+
+/// A snapshot of a channel.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// The target's name.
+    pub target: String,
+    /// The channel's aggregated state.
+    pub state: ConnectivityState,
+    /// One entry per connection (subchannel).
+    pub connections: Vec<ConnectionStats>,
+    /// The keepalive time new connections use (`None` when keepalive is off): the
+    /// configured time, or a longer one after a server sent GOAWAY `too_many_pings`
+    /// (gRFC A8 doubles it for the whole channel).
+    pub keepalive_time: Option<Duration>,
+    /// Whether a server made the channel double its keepalive time.
+    pub keepalive_doubled: bool,
+    /// The last SETTINGS_MAX_CONCURRENT_STREAMS a server of this channel sent.
+    pub max_concurrent_streams: Option<u32>,
+    /// Bytes held now in the retry buffers of this channel's uncommitted calls (at most
+    /// 16 MiB; a call holds at most 256 KiB, and nothing once it commits).
+    pub replay_buffer_bytes: usize,
+    /// Attempts sent again without counting as attempts: never sent, or refused by the
+    /// server before it processed them (gRFC A6 transparent retry).
+    pub transparent_retries: u64,
+}
+
+/// A snapshot of one connection of a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// The endpoint it connects to, as configured.
+    pub endpoint: String,
+    /// Its state.
+    pub state: ConnectivityState,
+    /// Calls in flight on it.
+    pub in_flight: usize,
+    /// Time since a call last started or ended on it.
+    pub idle_for: Duration,
+    /// Its server's SETTINGS_MAX_CONCURRENT_STREAMS, while READY.
+    pub max_concurrent_streams: Option<u32>,
+    /// Its server's verified SPIFFE ID, while READY over TLS.
+    pub server_id: Option<SpiffeId>,
+    /// Why its last connection attempt failed, until one succeeds.
+    pub last_error: Option<String>,
+}
+
+fn or_dash<T: fmt::Display>(value: &Option<T>) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
+impl fmt::Display for ChannelStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keepalive = match self.keepalive_time {
+            None => "off".to_owned(),
+            Some(time) if self.keepalive_doubled => format!("{time:?} (doubled by a server)"),
+            Some(time) => format!("{time:?}"),
+        };
+        writeln!(f, "channel `{}`: {}", self.target, self.state)?;
+        writeln!(
+            f,
+            "  keepalive {keepalive}, server max streams {}, replay buffers {} bytes, transparent retries {}",
+            or_dash(&self.max_concurrent_streams),
+            self.replay_buffer_bytes,
+            self.transparent_retries
+        )?;
+        writeln!(
+            f,
+            "  {:<28} {:<18} {:>9} {:>10} {:>11}  server",
+            "endpoint", "state", "in flight", "idle for", "max streams"
+        )?;
+        for c in &self.connections {
+            writeln!(
+                f,
+                "  {:<28} {:<18} {:>9} {:>10} {:>11}  {}",
+                c.endpoint,
+                c.state.to_string(),
+                c.in_flight,
+                format!("{:.1}s", c.idle_for.as_secs_f64()),
+                or_dash(&c.max_concurrent_streams),
+                or_dash(&c.server_id)
+            )?;
+            if let Some(error) = &c.last_error {
+                writeln!(f, "    last error: {error}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_as_a_table() {
+        let stats = ChannelStats {
+            target: "echo".into(),
+            state: ConnectivityState::Ready,
+            connections: vec![ConnectionStats {
+                endpoint: "127.0.0.1:1".into(),
+                state: ConnectivityState::Ready,
+                in_flight: 2,
+                idle_for: Duration::from_millis(1500),
+                max_concurrent_streams: Some(100),
+                server_id: None,
+                last_error: Some("refused".into()),
+            }],
+            keepalive_time: Some(Duration::from_secs(20)),
+            keepalive_doubled: true,
+            max_concurrent_streams: Some(100),
+            replay_buffer_bytes: 0,
+            transparent_retries: 3,
+        };
+        let text = stats.to_string();
+        assert!(text.contains("channel `echo`: READY"), "{text}");
+        assert!(
+            text.contains("keepalive 20s (doubled by a server)"),
+            "{text}"
+        );
+        assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(text.contains("last error: refused"), "{text}");
+    }
+}

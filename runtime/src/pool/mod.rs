@@ -1,0 +1,152 @@
+//! The pool: owns a channel's subchannels (one per endpoint today; the pool issue adds
+//! `size` per endpoint, growth, health checking and cleanup), picks one for each attempt
+//! ([`pick`]), and counts calls in flight per subchannel, released when the response body
+//! ends or is dropped ([`body`]).
+//!
+//! [`Pool`] is a `tower::Service` of attempts: it answers with the response, or with an
+//! [`AttemptError`] that says whether the server can have processed the attempt.
+
+mod body;
+mod pick;
+
+pub(crate) use body::PooledBody;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::task::{Context, Poll};
+
+use ephemos_config::model::ConnectionConfig;
+use ephemos_config::value::Address;
+use http::{Request, Response};
+use tokio::sync::watch;
+
+use crate::call::{AttemptError, CallOptions};
+use crate::connector::tls::TlsSettings;
+use crate::error::ConnectError;
+use crate::retry::AttemptBody;
+use crate::subchannel::{ChannelShared, Load, Subchannel, SubchannelConfig};
+
+/// The subchannels of one channel, and the pick.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: Arc<str>,
+    subchannels: Vec<Subchannel>,
+    next: AtomicUsize,
+    channel: Arc<ChannelShared>,
+    changed: watch::Receiver<u64>,
+}
+
+impl Pool {
+    /// One subchannel per endpoint; nothing connects until the first call or `connect()`.
+    pub(crate) fn new(
+        target: Arc<str>,
+        endpoints: &[Address],
+        connection: ConnectionConfig,
+        tls: Option<Arc<TlsSettings>>,
+    ) -> Pool {
+        let channel = ChannelShared::new();
+        let loads: Vec<Arc<Load>> = endpoints.iter().map(|_| Load::new()).collect();
+        channel.set_loads(loads.clone());
+        let subchannels = endpoints
+            .iter()
+            .zip(loads)
+            .map(|(address, load)| {
+                Subchannel::spawn(
+                    SubchannelConfig {
+                        target: target.clone(),
+                        address: address.clone(),
+                        connection,
+                        tls: tls.clone(),
+                    },
+                    channel.clone(),
+                    load,
+                )
+            })
+            .collect();
+        Self::of(target, subchannels, channel)
+    }
+
+    /// A pool over subchannels made elsewhere (that share `channel`).
+    pub(crate) fn of(
+        target: Arc<str>,
+        subchannels: Vec<Subchannel>,
+        channel: Arc<ChannelShared>,
+    ) -> Pool {
+        let changed = channel.changed.subscribe();
+        Pool {
+            inner: Arc::new(Inner {
+                target,
+                subchannels,
+                next: AtomicUsize::new(0),
+                channel,
+                changed,
+            }),
+        }
+    }
+
+    pub(crate) fn subchannels(&self) -> &[Subchannel] {
+        &self.inner.subchannels
+    }
+
+    pub(crate) fn channel(&self) -> &Arc<ChannelShared> {
+        &self.inner.channel
+    }
+
+    /// Connects every IDLE subchannel and waits until one is READY; fails with the last
+    /// error once every subchannel is in TRANSIENT_FAILURE. Each attempt has its own
+    /// deadline, so this ends.
+    pub(crate) async fn connect(&self) -> Result<(), ConnectError> {
+        self.inner.channel.touch();
+        pick::wait_ready(
+            &self.inner.subchannels,
+            &self.inner.next,
+            &self.inner.changed,
+        )
+        .await
+    }
+}
+
+/// The future of an attempt through the [`Pool`].
+pub(crate) type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<PooledBody>, AttemptError>> + Send>>;
+
+impl tower::Service<Request<AttemptBody>> for Pool {
+    type Response = Response<PooledBody>;
+    type Error = AttemptError;
+    type Future = ResponseFuture;
+
+    /// Always ready: waiting for a connection happens in the call, where its deadline and
+    /// wait-for-ready apply.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<AttemptBody>) -> ResponseFuture {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let options = CallOptions::of(&request);
+            let (index, ready) = pick::pick(
+                &inner.target,
+                &inner.subchannels,
+                &inner.next,
+                &inner.changed,
+                &options,
+            )
+            .await
+            .map_err(AttemptError::Failed)?;
+            let subchannel = &inner.subchannels[index];
+            let in_flight = subchannel.load().begin();
+            let response = subchannel.send(ready, request).await?;
+            Ok(response.map(|body| PooledBody::new(body, in_flight)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! The pick: a READY subchannel whose connection takes new calls, in round-robin order
+//! (the pool issue brings power-of-two-choices on the in-flight counts). IDLE
+//! subchannels are asked to connect on the way. Fail fast when every subchannel is in
+//! (sticky) TRANSIENT_FAILURE, unless the call waits for ready; the call's deadline
+//! bounds the wait.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::watch;
+use tonic::{Code, Status};
+
+use crate::call::{CallOptions, SubchannelId};
+use crate::error::{ConnectError, status};
+use crate::state::ConnectivityState;
+use crate::subchannel::{Ready, Subchannel};
+
+/// One look at every subchannel.
+pub(crate) enum Scan {
+    /// A connection that takes new calls, and its subchannel's index.
+    Ready(usize, Ready),
+    /// Connections are being made (or a READY one is closing): wait for a change.
+    Waiting,
+    /// Every subchannel is in TRANSIENT_FAILURE.
+    AllFailed(Option<ConnectError>),
+    /// Every subchannel is shut down (or there are none).
+    Shutdown,
+}
+
+/// Looks at every subchannel once, starting at the next in turn, skipping `avoid` unless
+/// it is the only one READY.
+pub(crate) fn scan(
+    subchannels: &[Subchannel],
+    next: &AtomicUsize,
+    avoid: Option<SubchannelId>,
+) -> Scan {
+    let count = subchannels.len();
+    let start = if count > 1 {
+        next.fetch_add(1, Ordering::Relaxed)
+    } else {
+        0
+    };
+    let (mut all_failed, mut all_shutdown) = (count > 0, true);
+    let mut last_error = None;
+    let mut avoided = None;
+    for i in 0..count {
+        let index = (start + i) % count;
+        let subchannel = &subchannels[index];
+        match subchannel.state() {
+            ConnectivityState::Ready => {
+                if let Some(ready) = subchannel.ready() {
+                    if Some(subchannel.id()) == avoid {
+                        avoided = Some((index, ready));
+                    } else {
+                        return Scan::Ready(index, ready);
+                    }
+                }
+                all_failed = false;
+            }
+            ConnectivityState::Idle => {
+                subchannel.request_connect();
+                all_failed = false;
+            }
+            ConnectivityState::Connecting => all_failed = false,
+            ConnectivityState::TransientFailure => {
+                // Still trying after its backoff; the failure stays until it is READY.
+                if last_error.is_none() {
+                    last_error = subchannel.with_view(|v| v.last_error.clone());
+                }
+            }
+            ConnectivityState::Shutdown => {
+                all_failed = false;
+                continue;
+            }
+        }
+        all_shutdown = false;
+    }
+    if let Some((index, ready)) = avoided {
+        return Scan::Ready(index, ready);
+    }
+    if all_shutdown {
+        Scan::Shutdown
+    } else if all_failed {
+        Scan::AllFailed(last_error)
+    } else {
+        Scan::Waiting
+    }
+}
+
+/// A connection for a call: at once when one is READY, else waiting for one while
+/// connections are made.
+pub(crate) async fn pick(
+    target: &str,
+    subchannels: &[Subchannel],
+    next: &AtomicUsize,
+    changed: &watch::Receiver<u64>,
+    options: &CallOptions,
+) -> Result<(usize, Ready), Status> {
+    if let Scan::Ready(index, ready) = scan(subchannels, next, options.avoid) {
+        return Ok((index, ready));
+    }
+    let mut changed = changed.clone();
+    loop {
+        // Marked seen before looking, so any change after the look wakes the wait.
+        changed.borrow_and_update();
+        match scan(subchannels, next, options.avoid) {
+            Scan::Ready(index, ready) => return Ok((index, ready)),
+            Scan::AllFailed(error) if !options.wait_for_ready => {
+                let reason = error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
+                return Err(status(Code::Unavailable, target, reason));
+            }
+            Scan::Shutdown => {
+                return Err(status(Code::Unavailable, target, ConnectError::Shutdown));
+            }
+            Scan::AllFailed(_) | Scan::Waiting => {}
+        }
+        let change = changed.changed();
+        let outcome = match options.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, change)
+                .await
+                .map_err(|_| {
+                    let state =
+                        ConnectivityState::aggregate(subchannels.iter().map(Subchannel::state));
+                    status(
+                        Code::DeadlineExceeded,
+                        target,
+                        format!("deadline exceeded waiting for a connection (channel {state})"),
+                    )
+                })?,
+            None => change.await,
+        };
+        if outcome.is_err() {
+            return Err(status(Code::Unavailable, target, ConnectError::Shutdown));
+        }
+    }
+}
+
+/// Until one subchannel is READY (connecting every IDLE one), or every one has failed.
+pub(crate) async fn wait_ready(
+    subchannels: &[Subchannel],
+    next: &AtomicUsize,
+    changed: &watch::Receiver<u64>,
+) -> Result<(), ConnectError> {
+    let mut changed = changed.clone();
+    loop {
+        changed.borrow_and_update();
+        match scan(subchannels, next, None) {
+            Scan::Ready(..) => return Ok(()),
+            Scan::AllFailed(error) => return Err(error.unwrap_or(ConnectError::Shutdown)),
+            Scan::Shutdown => return Err(ConnectError::Shutdown),
+            Scan::Waiting => {}
+        }
+        if changed.changed().await.is_err() {
+            return Err(ConnectError::Shutdown);
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The request body of one call, owned by the retry layer: it keeps the messages sent so
+//! far (as `Bytes`, no copy) while the call is uncommitted, so another attempt can
+//! replay them and then go on with the live stream. It enforces the send-size limit once,
+//! as messages come from tonic, and remembers why the body failed, so the caller gets
+//! that status and not the stream reset it caused.
+//!
+//! Every attempt reads through an [`AttemptBody`]. Only the newest attempt reads the live
+//! stream; an older one, or any once the call is cancelled, fails with RST_STREAM
+//! CANCEL, so the server stops and nothing more is sent on that stream.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tonic::{Code, Status};
+
+use super::budget::{CALL_LIMIT, PER_MESSAGE_OVERHEAD, ReplayBudget};
+use crate::error::{BoxError, status};
+use crate::protocol::message::MessageSizeCheck;
+
+/// The body of one call, shared by its attempts.
+pub(crate) struct ReplaySource {
+    state: Mutex<SourceState>,
+    budget: Arc<ReplayBudget>,
+    target: Arc<str>,
+}
+
+struct SourceState {
+    /// What tonic has not produced yet (`None` once it ended).
+    rest: Option<tonic::body::Body>,
+    /// A frame read before the first attempt existed, for that attempt.
+    prefetched: Option<Frame<Bytes>>,
+    /// Messages sent so far, while they may be replayed.
+    kept: Vec<Bytes>,
+    /// What `kept` counts against the call's and the channel's limits.
+    kept_cost: usize,
+    /// Still keeping messages (until commit or overflow).
+    keeping: bool,
+    /// Everything sent so far is in `kept`: another attempt can start.
+    replayable: bool,
+    check: MessageSizeCheck,
+    /// Why the body failed: its own message over the send limit, or tonic's error.
+    failure: Option<Status>,
+    /// The attempt that reads the live stream; older attempts are cancelled.
+    attempt: u64,
+    cancelled: bool,
+    /// The task of the attempt waiting on the live stream, woken by a cancel.
+    waiting: Option<Waker>,
+}
+
+impl ReplaySource {
+    pub(crate) fn new(
+        body: tonic::body::Body,
+        send_limit: u32,
+        budget: Arc<ReplayBudget>,
+        target: Arc<str>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(SourceState {
+                rest: Some(body),
+                prefetched: None,
+                kept: Vec::new(),
+                kept_cost: 0,
+                keeping: true,
+                replayable: true,
+                check: MessageSizeCheck::new(send_limit),
+                failure: None,
+                attempt: 0,
+                cancelled: false,
+                waiting: None,
+            }),
+            budget,
+            target,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SourceState> {
+        // A panic while holding the lock cannot leave the state half-written in a way
+        // that matters more than the panic itself: keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the first frame if tonic has it ready now (a unary call's message always
+    /// is), so a message over the send limit fails the call before any stream opens.
+    pub(crate) fn prefetch(&self, cx: &mut Context<'_>) -> Result<(), Status> {
+        let mut state = self.lock();
+        let Some(rest) = state.rest.as_mut() else {
+            return Ok(());
+        };
+        match Pin::new(rest).poll_frame(cx) {
+            Poll::Pending => Ok(()),
+            Poll::Ready(None) => {
+                state.rest = None;
+                Ok(())
+            }
+            Poll::Ready(Some(frame)) => {
+                let frame = self.accept(&mut state, frame)?;
+                state.prefetched = Some(frame);
+                Ok(())
+            }
+        }
+    }
+
+    /// A body for a new attempt, replaying what was sent; `None` when what was sent is
+    /// no longer kept (more than the call's or the channel's buffer). The previous
+    /// attempt's body stops.
+    pub(crate) fn attempt(self: &Arc<Self>) -> Option<AttemptBody> {
+        let mut state = self.lock();
+        if !state.replayable || state.cancelled {
+            return None;
+        }
+        state.attempt += 1;
+        if let Some(waker) = state.waiting.take() {
+            // The previous attempt may be waiting on the live stream: let it see it lost.
+            waker.wake();
+        }
+        let (first, replay) = match (state.prefetched.take(), state.kept.as_slice()) {
+            (Some(first), _) => (Some(first), VecDeque::new()),
+            (None, [one]) => (Some(Frame::data(one.clone())), VecDeque::new()),
+            (None, kept) => (None, kept.iter().cloned().collect()),
+        };
+        Some(AttemptBody {
+            source: self.clone(),
+            attempt: state.attempt,
+            first,
+            replay,
+        })
+    }
+
+    /// The call committed (response headers arrived): release the buffer; no attempt
+    /// will follow.
+    pub(crate) fn commit(&self) {
+        let mut state = self.lock();
+        self.stop_keeping(&mut state);
+    }
+
+    /// The call is over from the caller's side: the live attempt stops and its stream
+    /// is reset (CANCEL) if it is still sending.
+    pub(crate) fn cancel(&self) {
+        let mut state = self.lock();
+        state.cancelled = true;
+        self.stop_keeping(&mut state);
+        if let Some(waker) = state.waiting.take() {
+            waker.wake();
+        }
+    }
+
+    /// Why the request body failed, if it did: the status the call ends with.
+    pub(crate) fn failure(&self) -> Option<Status> {
+        self.lock().failure.clone()
+    }
+
+    /// Bytes this call holds for replays.
+    #[cfg(test)]
+    pub(crate) fn kept_cost(&self) -> usize {
+        self.lock().kept_cost
+    }
+
+    fn stop_keeping(&self, state: &mut SourceState) {
+        state.keeping = false;
+        state.replayable = false;
+        state.kept = Vec::new();
+        self.budget.give_back(std::mem::take(&mut state.kept_cost));
+    }
+
+    /// Checks a frame from tonic and keeps its data for replays while it fits.
+    fn accept(
+        &self,
+        state: &mut SourceState,
+        frame: Result<Frame<Bytes>, Status>,
+    ) -> Result<Frame<Bytes>, Status> {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                state.failure.get_or_insert(error.clone());
+                return Err(error);
+            }
+        };
+        let Some(data) = frame.data_ref() else {
+            // Request trailers (gRPC sends none): passed on, not kept.
+            return Ok(frame);
+        };
+        if let Err(oversize) = state.check.feed(&data) {
+            let failure = status(
+                Code::ResourceExhausted,
+                &self.target,
+                oversize.request_message(),
+            );
+            state.failure.get_or_insert(failure.clone());
+            return Err(failure);
+        }
+        if state.keeping {
+            let cost = data.len().saturating_add(PER_MESSAGE_OVERHEAD);
+            let fits = state.kept_cost.saturating_add(cost) <= CALL_LIMIT;
+            if fits && self.budget.try_take(cost) {
+                state.kept_cost += cost;
+                state.kept.push(data.clone());
+            } else {
+                // Past the call's or the channel's buffer: the call commits.
+                self.stop_keeping(state);
+            }
+        }
+        Ok(frame)
+    }
+}
+
+impl Drop for ReplaySource {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        self.budget.give_back(std::mem::take(&mut state.kept_cost));
+    }
+}
+
+/// The request body of one attempt: what was sent before, then the live stream.
+pub(crate) struct AttemptBody {
+    source: Arc<ReplaySource>,
+    attempt: u64,
+    first: Option<Frame<Bytes>>,
+    replay: VecDeque<Bytes>,
+}
+
+impl std::fmt::Debug for AttemptBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttemptBody")
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error that makes hyper reset an attempt's stream with CANCEL (hyper takes the
+/// reason from the first `h2::Error` in the body error's chain).
+fn cancel() -> BoxError {
+    Box::new(h2::Error::from(h2::Reason::CANCEL))
+}
+
+impl Body for AttemptBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let source = &*this.source;
+        let mut state = source.lock();
+        if state.cancelled || state.attempt != this.attempt {
+            return Poll::Ready(Some(Err(cancel())));
+        }
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(data) = this.replay.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        let Some(rest) = state.rest.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(rest).poll_frame(cx) {
+            Poll::Pending => {
+                if !state
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.waiting = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Poll::Ready(None) => {
+                state.rest = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => match source.accept(&mut state, frame) {
+                Ok(frame) => Poll::Ready(Some(Ok(frame))),
+                // The status is kept for the caller; the stream is cancelled.
+                Err(_) => Poll::Ready(Some(Err(cancel()))),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.replay.is_empty() && self.source.lock().rest.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+impl AttemptBody {
+    /// A body sending `data` as it is: for layers tested on their own.
+    pub(crate) fn of_bytes(data: Bytes) -> AttemptBody {
+        let body = tonic::body::Body::new(http_body_util::Full::new(data));
+        let source = ReplaySource::new(
+            body,
+            u32::MAX,
+            Arc::new(ReplayBudget::new(usize::MAX)),
+            "test".into(),
+        );
+        source.attempt().expect("a first attempt")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::budget::CHANNEL_LIMIT;
+    use http_body_util::BodyExt;
+
+    fn message(len: usize) -> Bytes {
+        let mut m = vec![0u8];
+        m.extend_from_slice(&(len as u32).to_be_bytes());
+        m.resize(5 + len, 7);
+        m.into()
+    }
+
+    /// A live request stream the test feeds frame by frame.
+    fn live() -> (tokio::sync::mpsc::UnboundedSender<Bytes>, tonic::body::Body) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+        let body = http_body_util::StreamBody::new(tokio_stream::StreamExt::map(stream, |b| {
+            Ok::<_, Status>(Frame::data(b))
+        }));
+        (tx, tonic::body::Body::new(body))
+    }
+
+    /// The next data frame, or the reason of the reset the error asks hyper for.
+    async fn next(body: &mut AttemptBody) -> Option<Result<Bytes, String>> {
+        body.frame().await.map(|f| {
+            f.map(|f| f.into_data().unwrap()).map_err(|e| {
+                let reason = e.downcast_ref::<h2::Error>().and_then(h2::Error::reason);
+                format!("{reason:?}")
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_second_attempt_replays_then_continues_live() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = ReplaySource::new(body, 1 << 20, budget.clone(), "t".into());
+        let mut first = source.attempt().unwrap();
+        tx.send(message(3)).unwrap();
+        tx.send(message(4)).unwrap();
+        assert_eq!(next(&mut first).await, Some(Ok(message(3))));
+        assert_eq!(next(&mut first).await, Some(Ok(message(4))));
+        assert_eq!(budget.held(), 8 + 9 + 2 * PER_MESSAGE_OVERHEAD);
+
+        let mut second = source.attempt().unwrap();
+        assert_eq!(
+            next(&mut first).await,
+            Some(Err("Some(CANCEL)".into())),
+            "the old attempt is cancelled"
+        );
+        assert_eq!(next(&mut second).await, Some(Ok(message(3))));
+        assert_eq!(next(&mut second).await, Some(Ok(message(4))));
+        tx.send(message(5)).unwrap();
+        drop(tx);
+        assert_eq!(next(&mut second).await, Some(Ok(message(5))));
+        assert_eq!(next(&mut second).await, None);
+
+        source.commit();
+        assert_eq!(budget.held(), 0, "commit releases the buffer");
+        assert!(source.attempt().is_none(), "no attempt after a commit");
+    }
+
+    #[tokio::test]
+    async fn past_the_call_limit_nothing_is_kept_and_no_replay_is_possible() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = ReplaySource::new(body, 1 << 20, budget.clone(), "t".into());
+        let mut first = source.attempt().unwrap();
+        for _ in 0..3 {
+            tx.send(message(100 << 10)).unwrap();
+            assert!(next(&mut first).await.unwrap().is_ok());
+        }
+        assert_eq!(budget.held(), 0);
+        assert_eq!(source.kept_cost(), 0);
+        assert!(source.attempt().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_channel_budget_bounds_every_call_together() {
+        let budget = Arc::new(ReplayBudget::new(1000));
+        let mut calls = Vec::new();
+        for _ in 0..4 {
+            let (tx, body) = live();
+            let source = ReplaySource::new(body, 1 << 20, budget.clone(), "t".into());
+            let mut attempt = source.attempt().unwrap();
+            tx.send(message(300)).unwrap();
+            assert!(next(&mut attempt).await.unwrap().is_ok());
+            calls.push((tx, source, attempt));
+        }
+        assert!(budget.held() <= 1000, "{}", budget.held());
+        let replayable = calls.iter().filter(|(_, s, _)| s.kept_cost() > 0).count();
+        assert_eq!(replayable, 2, "two calls fit, the others committed");
+        drop(calls);
+        assert_eq!(budget.held(), 0, "dropped calls give everything back");
+    }
+
+    #[tokio::test]
+    async fn an_oversize_message_is_the_failure_and_cancels_the_stream() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = ReplaySource::new(body, 10, budget, "t".into());
+        let mut first = source.attempt().unwrap();
+        tx.send(message(11)).unwrap();
+        let error = next(&mut first).await.unwrap().unwrap_err();
+        assert_eq!(error, "Some(CANCEL)");
+        let failure = source.failure().unwrap();
+        assert_eq!(failure.code(), Code::ResourceExhausted);
+        assert!(
+            failure.message().contains("send limit of 10 bytes"),
+            "{failure:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancel_wakes_an_attempt_waiting_on_the_live_stream() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (_tx, body) = live();
+        let source = ReplaySource::new(body, 1 << 20, budget, "t".into());
+        let mut first = source.attempt().unwrap();
+        let waiting = tokio::spawn(async move { next(&mut first).await });
+        tokio::task::yield_now().await;
+        source.cancel();
+        let result = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(result, Some(Err("Some(CANCEL)".into())));
+    }
+
+    #[tokio::test]
+    async fn prefetch_takes_a_ready_first_message_for_the_first_attempt() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let body = tonic::body::Body::new(http_body_util::Full::new(message(2)));
+        let source = ReplaySource::new(body, 1 << 20, budget, "t".into());
+        std::future::poll_fn(|cx| Poll::Ready(source.prefetch(cx)))
+            .await
+            .unwrap();
+        let mut first = source.attempt().unwrap();
+        assert_eq!(next(&mut first).await, Some(Ok(message(2))));
+        assert_eq!(next(&mut first).await, None);
+        let mut second = source.attempt().unwrap();
+        assert_eq!(next(&mut second).await, Some(Ok(message(2))), "kept");
+    }
+}

@@ -1,0 +1,52 @@
+//! What callers see of a subchannel: its state, the live connection while READY, and the
+//! last connect error, published by the driver on a `watch`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ephemos_config::value::SpiffeId;
+use hyper::client::conn::http2::SendRequest;
+
+use crate::error::ConnectError;
+use crate::retry::AttemptBody;
+use crate::state::ConnectivityState;
+
+/// A READY connection as callers see it.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    pub(crate) sender: SendRequest<AttemptBody>,
+    /// The server's verified SPIFFE ID, over TLS.
+    pub(crate) server_id: Option<SpiffeId>,
+    /// Set as soon as the server's GOAWAY is read, or an identity rotation retires the
+    /// connection: take no new calls.
+    pub(crate) draining: Arc<AtomicBool>,
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, when it sent one.
+    pub(crate) max_concurrent_streams: Option<u32>,
+}
+
+impl Connection {
+    /// Whether a new call may be sent on this connection.
+    pub(crate) fn usable(&self) -> bool {
+        !self.draining.load(Ordering::Acquire) && !self.sender.is_closed()
+    }
+}
+
+/// What callers see of a subchannel.
+#[derive(Clone)]
+pub(crate) struct View {
+    pub(crate) state: ConnectivityState,
+    /// The connection, while READY.
+    pub(crate) connection: Option<Connection>,
+    /// Why the last attempt failed, kept until an attempt succeeds.
+    pub(crate) last_error: Option<ConnectError>,
+}
+
+impl View {
+    pub(crate) fn idle() -> View {
+        View {
+            state: ConnectivityState::Idle,
+            connection: None,
+            last_error: None,
+        }
+    }
+}
