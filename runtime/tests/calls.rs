@@ -97,3 +97,36 @@ async fn calls_over_a_unix_socket() {
     assert_eq!(server.calls(), 4);
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_receives_the_time_left_in_the_finest_unit() {
+    let server = EchoServer::start("s").await;
+    let channel = channel(server.addr(), quick());
+    let mut client = client(&channel);
+    client.unary(request("no deadline")).await.unwrap();
+    for (timeout, unit) in [(MS(5000), 'u'), (MS(50), 'n')] {
+        let mut call = tonic::Request::new(request("timed"));
+        call.set_timeout(timeout);
+        client.unary(call).await.unwrap();
+        let sent = server
+            .timeouts()
+            .pop()
+            .unwrap()
+            .expect("a grpc-timeout header");
+        assert!(sent.ends_with(unit), "{timeout:?} was sent as {sent}");
+        let digits: u64 = sent[..sent.len() - 1].parse().unwrap();
+        let left = match unit {
+            'u' => std::time::Duration::from_micros(digits),
+            _ => std::time::Duration::from_nanos(digits),
+        };
+        assert!(
+            left <= timeout,
+            "{sent} is more than the {timeout:?} asked for"
+        );
+        assert!(
+            left > timeout / 2,
+            "{sent}: the time left, not the time gone"
+        );
+    }
+    assert_eq!(server.timeouts()[0], None, "no deadline, no header");
+}

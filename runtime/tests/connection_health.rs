@@ -273,6 +273,11 @@ async fn calls_racing_a_goaway_move_to_a_new_connection() {
         "connections: {}",
         server.connections()
     );
+    assert_eq!(
+        server.executions(),
+        8 * 25,
+        "every call ran once at the server: none lost, none replayed after it ran"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,4 +329,85 @@ async fn an_idle_timeout_shorter_than_the_backoff_does_not_shorten_it() {
         1,
         "an attempt came before the backoff allowed it"
     );
+}
+
+/// The shortest gap between pings: lateness only lengthens gaps.
+fn ping_interval(times: &[std::time::Instant]) -> Duration {
+    times.windows(2).map(|w| w[1] - w[0]).min().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_pings_doubles_the_keepalive_time_of_the_whole_channel() {
+    // Endpoint A answers the fourth ping with GOAWAY too_many_pings; B allows any number.
+    // gRFC A8 doubles the time for the channel: B's next connection pings half as often.
+    let strict = TooManyPingsServer::start(3).await;
+    let lenient = TooManyPingsServer::start(1000).await;
+    let lenient_proxy = Proxy::start(lenient.addr()).await;
+    let mut config = quick();
+    config.keepalive = keepalive(MS(200), MS(2000));
+    let channel = ephemos::Channel::plaintext(strict.addr())
+        .endpoints([strict.addr().into(), lenient_proxy.addr().into()])
+        .target_name("echo")
+        .connection(config)
+        .connect_lazy()
+        .unwrap();
+    channel.connect().await.unwrap();
+    eventually(MS(5000), "both endpoints connected", || {
+        channel
+            .stats()
+            .connections
+            .iter()
+            .all(|c| c.state == ConnectivityState::Ready)
+    })
+    .await;
+    eventually(
+        MS(5000),
+        "A's GOAWAY doubled the channel's keepalive",
+        || channel.stats().keepalive_doubled,
+    )
+    .await;
+    assert_eq!(channel.stats().keepalive_time, Some(MS(400)));
+
+    // B's connection (made at 200 ms) is cut; its next one uses the channel's time.
+    lenient_proxy.cut_all();
+    eventually(MS(5000), "B's connection is gone", || {
+        channel.stats().connections[1].state == ConnectivityState::Idle
+    })
+    .await;
+    channel.connect().await.unwrap();
+    eventually(MS(5000), "B reconnects", || lenient.connections() >= 2).await;
+    eventually(MS(5000), "three pings on B's second connection", || {
+        lenient.ping_times().get(1).is_some_and(|p| p.len() >= 3)
+    })
+    .await;
+    let pings = lenient.ping_times();
+    let (first, second) = (ping_interval(&pings[0]), ping_interval(&pings[1]));
+    assert!(
+        second.as_secs_f64() >= first.as_secs_f64() * 1.5,
+        "B pinged every {first:?}, then every {second:?}: not doubled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_permit_without_stream_an_idle_connection_sends_no_pings() {
+    let server = TooManyPingsServer::start(1000).await;
+    let mut config = quick();
+    config.keepalive = Some(ephemos::config::model::KeepaliveConfig {
+        time: MS(100),
+        timeout: MS(2000),
+        permit_without_stream: false,
+    });
+    let channel = channel(server.addr(), config);
+    channel.connect().await.unwrap();
+    tokio::time::sleep(MS(800)).await;
+    assert_eq!(server.ping_times()[0].len(), 0, "pings while idle");
+
+    // The control: with a call in flight (this server never answers), it pings.
+    let mut client = client(&channel);
+    let call = tokio::spawn(async move { client.unary(request("held")).await });
+    eventually(MS(5000), "pings while a call is in flight", || {
+        server.ping_times()[0].len() >= 2
+    })
+    .await;
+    call.abort();
 }

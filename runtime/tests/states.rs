@@ -226,3 +226,70 @@ async fn with_several_endpoints_one_down_is_not_the_channel_down() {
     }
     assert!(up.calls() > 20);
 }
+
+/// gRFC A62: once an attempt fails, the subchannel stays in TRANSIENT_FAILURE while it
+/// tries again, so `connect()` and fail-fast calls see the failure instead of waiting
+/// through attempt after attempt (here each attempt takes longer than the backoff, so
+/// without sticky failure the state flips to CONNECTING in the same poll).
+#[tokio::test]
+async fn failure_is_sticky_so_connect_and_fail_fast_calls_see_it() {
+    let server = EchoServer::start("s").await;
+    let proxy = Proxy::start(server.addr()).await;
+    proxy.switch(ProxyMode::Freeze).await;
+    let mut config = quick();
+    config.connect_timeout = MS(300);
+    config.backoff = ephemos::config::model::BackoffConfig {
+        base_delay: MS(50),
+        multiplier: 1.0,
+        jitter: 0.0,
+        max_delay: MS(50),
+    };
+    let channel = channel(proxy.addr(), config);
+    let mut watcher = channel.state_watcher();
+    let seen = tokio::spawn(async move {
+        let mut state = watcher.state();
+        while state != ConnectivityState::TransientFailure && state != ConnectivityState::Shutdown {
+            state = watcher.wait_for_state_change(state).await;
+        }
+        state
+    });
+
+    let error = tokio::time::timeout(Duration::from_secs(2), channel.connect())
+        .await
+        .expect("connect() reports the failure within 2 s")
+        .unwrap_err();
+    assert!(matches!(error, ConnectError::Timeout { .. }), "{error:?}");
+
+    let started = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(5), client(&channel).unary(request("x")))
+        .await
+        .expect("a call without a deadline fails fast")
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("timed out"), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    eventually(MS(3000), "it keeps trying after its backoff", || {
+        proxy.accepts().len() >= 3
+    })
+    .await;
+    assert_eq!(
+        channel.state(),
+        ConnectivityState::TransientFailure,
+        "while trying again"
+    );
+
+    let state = tokio::time::timeout(Duration::from_secs(2), seen)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        state,
+        ConnectivityState::TransientFailure,
+        "a watcher saw the failure"
+    );
+    assert_eq!(channel.state(), ConnectivityState::TransientFailure);
+}

@@ -140,6 +140,12 @@ pub(crate) async fn wait_ready(
     next: &AtomicUsize,
     changed: &watch::Receiver<u64>,
 ) -> Result<(), ConnectError> {
+    // Every IDLE one, not only those a scan reaches before it finds a READY one.
+    for subchannel in subchannels {
+        if subchannel.state() == ConnectivityState::Idle {
+            subchannel.request_connect();
+        }
+    }
     let mut changed = changed.clone();
     loop {
         changed.borrow_and_update();

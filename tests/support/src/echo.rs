@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -25,6 +25,7 @@ use pb::{EchoReply, EchoRequest};
 pub struct EchoService {
     name: String,
     calls: Arc<AtomicUsize>,
+    timeouts: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl EchoService {
@@ -33,7 +34,19 @@ impl EchoService {
         Self {
             name: name.to_owned(),
             calls: Arc::default(),
+            timeouts: Arc::default(),
         }
+    }
+
+    /// Counts a call and records the `grpc-timeout` it carried.
+    fn enter<T>(&self, request: &Request<T>) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let timeout = request
+            .metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.timeouts.lock().unwrap().push(timeout);
     }
 
     fn reply(&self, request: &EchoRequest) -> EchoReply {
@@ -50,7 +63,7 @@ type ReplyStream = Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>
 #[tonic::async_trait]
 impl Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.enter(&request);
         Ok(Response::new(self.reply(request.get_ref())))
     }
 
@@ -60,7 +73,7 @@ impl Echo for EchoService {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<Self::ServerStreamStream>, Status> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.enter(&request);
         let request = request.into_inner();
         let replies: Vec<Result<EchoReply, Status>> = (0..request.count)
             .map(|i| {
@@ -76,7 +89,7 @@ impl Echo for EchoService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<EchoReply>, Status> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.enter(&request);
         let mut stream = request.into_inner();
         let mut messages = Vec::new();
         while let Some(item) = stream.next().await {
@@ -95,7 +108,7 @@ impl Echo for EchoService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<Self::BidiStream>, Status> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.enter(&request);
         let service = self.clone();
         let stream = request
             .into_inner()
@@ -108,6 +121,7 @@ impl Echo for EchoService {
 pub struct EchoServer {
     addr: SocketAddr,
     calls: Arc<AtomicUsize>,
+    timeouts: Arc<Mutex<Vec<Option<String>>>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -122,11 +136,8 @@ impl EchoServer {
     pub async fn start_on(addr: SocketAddr, name: &str) -> EchoServer {
         let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let service = EchoService {
-            name: name.to_owned(),
-            calls: calls.clone(),
-        };
+        let service = EchoService::named(name);
+        let (calls, timeouts) = (service.calls.clone(), service.timeouts.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = GeneratedServer::new(service)
             .max_decoding_message_size(64 << 20)
@@ -142,6 +153,7 @@ impl EchoServer {
         EchoServer {
             addr,
             calls,
+            timeouts,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -150,11 +162,8 @@ impl EchoServer {
     /// Starts a server on a unix socket at `path`.
     pub async fn start_unix(path: &std::path::Path, name: &str) -> EchoServer {
         let listener = tokio::net::UnixListener::bind(path).unwrap();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let service = EchoService {
-            name: name.to_owned(),
-            calls: calls.clone(),
-        };
+        let service = EchoService::named(name);
+        let (calls, timeouts) = (service.calls.clone(), service.timeouts.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -170,6 +179,7 @@ impl EchoServer {
         EchoServer {
             addr: "0.0.0.0:0".parse().unwrap(),
             calls,
+            timeouts,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -183,6 +193,11 @@ impl EchoServer {
     /// Calls served so far, counted by the server.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The `grpc-timeout` header of each call served, in order (`None` without one).
+    pub fn timeouts(&self) -> Vec<Option<String>> {
+        self.timeouts.lock().unwrap().clone()
     }
 
     /// Starts a graceful shutdown: the server sends GOAWAY, stops accepting, and lets

@@ -3,7 +3,8 @@
 //! server rolling its connections (max connection age) under load.
 //!
 //! It answers any unary call by echoing the request message back, which an `EchoClient`
-//! reads as an `EchoReply` with the same `message`.
+//! reads as an `EchoReply` with the same `message`, and counts the calls it executed (a
+//! call replayed after it ran would be counted twice).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct GoAwayServer {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    executions: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -28,16 +30,18 @@ impl GoAwayServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let counter = connections.clone();
+        let executions = Arc::new(AtomicUsize::new(0));
+        let (counter, executed) = (connections.clone(), executions.clone());
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(socket, calls_per_connection));
+                tokio::spawn(serve(socket, calls_per_connection, executed.clone()));
             }
         });
         GoAwayServer {
             addr,
             connections,
+            executions,
             task,
         }
     }
@@ -51,6 +55,11 @@ impl GoAwayServer {
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
+
+    /// Calls executed so far: requests read whole and answered.
+    pub fn executions(&self) -> usize {
+        self.executions.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for GoAwayServer {
@@ -59,12 +68,16 @@ impl Drop for GoAwayServer {
     }
 }
 
-async fn serve(socket: TcpStream, calls_per_connection: usize) -> Result<(), h2::Error> {
+async fn serve(
+    socket: TcpStream,
+    calls_per_connection: usize,
+    executions: Arc<AtomicUsize>,
+) -> Result<(), h2::Error> {
     let mut connection = h2::server::handshake(socket).await?;
     let mut served = 0;
     while let Some(call) = connection.accept().await {
         let (request, respond) = call?;
-        tokio::spawn(echo(request, respond));
+        tokio::spawn(echo(request, respond, executions.clone()));
         served += 1;
         if served == calls_per_connection {
             connection.graceful_shutdown();
@@ -76,6 +89,7 @@ async fn serve(socket: TcpStream, calls_per_connection: usize) -> Result<(), h2:
 async fn echo(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
+    executions: Arc<AtomicUsize>,
 ) -> Result<(), h2::Error> {
     let mut body = request.into_body();
     let mut message = BytesMut::new();
@@ -84,6 +98,7 @@ async fn echo(
         let _ = body.flow_control().release_capacity(chunk.len());
         message.extend_from_slice(&chunk);
     }
+    executions.fetch_add(1, Ordering::SeqCst);
     let response = Response::builder()
         .status(200)
         .header("content-type", "application/grpc")

@@ -1,0 +1,52 @@
+//! Settings given in code are held to the rules `connections.toml` is held to, with the
+//! same words, when the channel is created: a value that would trip an assertion inside
+//! h2 (and leave a driver dead) never reaches it.
+
+mod common;
+
+use common::{MS, quick};
+use ephemos::{BuildError, Channel, ClientError};
+
+#[test]
+fn an_invalid_setting_is_a_build_error_in_the_files_words() {
+    let mut config = quick();
+    config.http2.max_frame_size = 1;
+    config.backoff.multiplier = 0.5;
+    let error = Channel::plaintext("127.0.0.1:1".parse::<ephemos::Address>().unwrap())
+        .target_name("echo")
+        .connection(config)
+        .connect_lazy()
+        .unwrap_err();
+    let BuildError::Settings { target, problems } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(target, "echo");
+    let settings: Vec<_> = problems.iter().map(|p| p.setting).collect();
+    assert_eq!(settings, ["backoff.multiplier", "http2.max_frame_size"]);
+    let text = error.to_string();
+    assert!(
+        text.contains("`http2.max_frame_size = 1`: size out of range (an HTTP/2 frame is from 16KiB to 16MiB - 1 (RFC 9113))"),
+        "{text}"
+    );
+    assert!(text.contains("the multiplier must be at least 1"), "{text}");
+}
+
+#[tokio::test]
+async fn connect_reports_a_build_error_too() {
+    let mut config = quick();
+    config.idle_timeout = Some(std::time::Duration::ZERO);
+    let result = Channel::plaintext("127.0.0.1:1".parse::<ephemos::Address>().unwrap())
+        .connection(config)
+        .connect()
+        .await;
+    assert!(
+        matches!(result, Err(ClientError::Build(BuildError::Settings { .. }))),
+        "{result:?}"
+    );
+    let no_endpoints = Channel::plaintext("127.0.0.1:1".parse::<ephemos::Address>().unwrap())
+        .endpoints([])
+        .connection(quick())
+        .connect_lazy();
+    assert!(matches!(no_endpoints, Err(BuildError::NoEndpoints { .. })));
+    let _ = MS;
+}
