@@ -59,6 +59,8 @@ mod retry;
 pub mod server;
 mod state;
 mod subchannel;
+#[cfg(test)]
+mod testing;
 
 pub use channel::{
     BuildError, Channel, ChannelBuilder, ChannelStats, ConnectionStats, ResponseBody,

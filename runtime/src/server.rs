@@ -70,6 +70,9 @@ pub struct PeerIdentity {
     pub spiffe_id: SpiffeId,
     /// The client's address.
     pub remote_addr: Option<SocketAddr>,
+    /// The client's verified leaf certificate (DER), for what the ID does not say (its
+    /// serial, its expiry).
+    pub certificate: Arc<[u8]>,
 }
 
 /// The caller's verified SPIFFE ID, on a server fed by [`incoming`].
@@ -202,16 +205,17 @@ pub async fn incoming_with_limits(
                 .await;
                 drop(permit);
                 let reason = match outcome {
-                    Ok(stream) => match client_id(&stream) {
-                        Some(spiffe_id) => {
+                    Ok(stream) => match (client_id(&stream), client_leaf(&stream)) {
+                        (Some(spiffe_id), Some(certificate)) => {
                             let peer = PeerIdentity {
                                 spiffe_id,
                                 remote_addr: Some(remote),
+                                certificate,
                             };
                             let _ = sender.send(Ok(TlsConnection { stream, peer })).await;
                             return;
                         }
-                        None => "the client's certificate has no SPIFFE ID".to_owned(),
+                        _ => "the client's certificate has no SPIFFE ID".to_owned(),
                     },
                     // The authorizer's record names the client's ID; other failures are
                     // the X509-SVID rule its certificate broke.
@@ -254,6 +258,12 @@ async fn handshake(
         Ok(Err(e)) => Err(crate::connector::tls::explain(&e, "client")),
         Err(_) => Err("the TLS handshake timed out".to_owned()),
     }
+}
+
+/// The client's (already verified) leaf certificate.
+fn client_leaf(stream: &TlsStream<TcpStream>) -> Option<Arc<[u8]>> {
+    let leaf = stream.get_ref().1.peer_certificates()?.first()?;
+    Some(Arc::from(leaf.as_ref()))
 }
 
 /// The SPIFFE ID of the client's (already verified) leaf certificate.

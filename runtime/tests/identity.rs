@@ -34,6 +34,8 @@ fn members_of(td: &str) -> ServerAuthorization {
 #[derive(Clone, Default)]
 struct WhoAmI {
     callers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
+    /// The serial of each caller's certificate, per call, with its address.
+    serials: Arc<Mutex<Vec<(std::net::SocketAddr, Vec<u8>)>>>,
 }
 
 type Replies = std::pin::Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>;
@@ -48,8 +50,14 @@ impl Echo for WhoAmI {
         let caller = ephemos::server::peer_id(&request)
             .map(ToString::to_string)
             .unwrap_or_default();
-        if let Some(addr) = peer.and_then(|p| p.remote_addr) {
+        if let Some(peer) = peer
+            && let Some(addr) = peer.remote_addr
+        {
             self.callers.lock().unwrap().push(addr);
+            self.serials
+                .lock()
+                .unwrap()
+                .push((addr, serial(&peer.certificate)));
         }
         Ok(Response::new(EchoReply {
             message: request.into_inner().message,
@@ -244,6 +252,12 @@ async fn plaintext_is_never_a_fallback() {
     assert_eq!(plain.calls(), 0);
 }
 
+/// A certificate's serial number.
+fn serial(der: &[u8]) -> Vec<u8> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).unwrap();
+    certificate.raw_serial().to_vec()
+}
+
 fn distinct_callers(server: &MtlsServer) -> usize {
     let callers = server.service.callers.lock().unwrap();
     callers
@@ -294,7 +308,9 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
     .await;
     let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
     let me = id("spiffe://example.org/rotating");
-    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    let first = ca.mint(&me, Duration::from_secs(3600)).unwrap();
+    let first_serial = serial(&first.svid.chain[0]);
+    let agent = LocalAgent::new(first);
     let client = client(
         server.addr,
         Identity::local(agent.clone()),
@@ -307,7 +323,10 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
         distinct_callers(&server) == 1
     })
     .await;
-    agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    let second = ca.mint(&me, Duration::from_secs(3600)).unwrap();
+    let second_serial = serial(&second.svid.chain[0]);
+    assert_ne!(first_serial, second_serial);
+    agent.rotate(second);
     until("a second connection after the rotation", || {
         distinct_callers(&server) == 2
     })
@@ -321,6 +340,22 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
             .expect("no call fails during the rotation");
     }
     assert!(total > 4, "calls kept flowing ({total})");
+    // The server saw the old certificate on the first connection and the new one on the
+    // second, and nothing else.
+    let serials = server.service.serials.lock().unwrap().clone();
+    let first_addr = serials[0].0;
+    for (addr, seen) in &serials {
+        let expected = if *addr == first_addr {
+            &first_serial
+        } else {
+            &second_serial
+        };
+        assert_eq!(seen, expected, "the certificate seen on {addr}");
+    }
+    assert!(
+        serials.iter().any(|(_, s)| *s == second_serial),
+        "the new SVID was used"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,5 +585,58 @@ async fn the_files_source_reads_pem_files_and_reloads_them() {
             "the files were not reloaded"
         );
         tokio::time::sleep(MS(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_handshakes_are_bounded_in_number_and_time() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = ephemos::server::HandshakeLimits {
+        max_in_progress: 2,
+        timeout: Duration::from_millis(500),
+    };
+    let incoming = ephemos::server::incoming_with_limits(
+        listener,
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+        limits,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(EchoService::new(WhoAmI::default()))
+            .serve_with_incoming(incoming),
+    );
+
+    // Two clients connect and never say a word: they hold both handshake slots.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        stalled.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let mut client = client(
+        addr,
+        Identity::dev(&id("spiffe://example.org/c")).unwrap(),
+        exactly("spiffe://example.org/echo"),
+    );
+    client.unary(request("waited")).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "the third handshake did not wait for a slot ({waited:?})"
+    );
+    // The stalled ones were closed at their timeout.
+    for mut socket in stalled {
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut socket, &mut buf),
+        )
+        .await
+        .expect("closed by the server");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
 }

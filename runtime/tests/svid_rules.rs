@@ -124,6 +124,11 @@ fn cases(who: &'static str) -> Vec<Case> {
             reason: Some("keyCertSign key usage is set"),
         },
         Case {
+            name: "leaf with cRLSign",
+            material: mint(who, |p| p.key_usages.push(KeyUsagePurpose::CrlSign)),
+            reason: Some("cRLSign key usage is set"),
+        },
+        Case {
             name: "expired",
             material: mint(who, |p| {
                 p.not_before = ago(3);
@@ -176,11 +181,16 @@ fn key(material: &X509Material) -> PrivateKeyDer<'static> {
 
 /// A TLS server presenting `material` as is, for one handshake at a time.
 async fn raw_server(material: &X509Material) -> std::net::SocketAddr {
+    tls_server(material, vec![b"h2".to_vec()]).await
+}
+
+/// [`raw_server`] offering the ALPN protocols `alpn`.
+async fn tls_server(material: &X509Material, alpn: Vec<Vec<u8>>) -> std::net::SocketAddr {
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain(material), key(material))
         .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = alpn;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -366,4 +376,27 @@ async fn a_server_refuses_bad_client_certificates() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_agree_to_http2_by_alpn_is_refused() {
+    // A valid SVID, but the server selects no protocol (or HTTP/1.1): not a gRPC server.
+    for alpn in [vec![], vec![b"http/1.1".to_vec()]] {
+        let addr = tls_server(&mint(SERVER, |_| {}), alpn.clone()).await;
+        let channel = Channel::mtls(
+            Address::from(addr),
+            Identity::dev(&id(CLIENT)).unwrap(),
+            ServerAuthorization::Ids(Cow::Owned(vec![id(SERVER)])),
+        )
+        .connection(quick())
+        .connect_lazy()
+        .unwrap();
+        let error = channel.connect().await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, ephemos::ConnectError::Tls { .. })
+                && message.contains("did not select HTTP/2 by ALPN"),
+            "{alpn:?}: {message}"
+        );
+    }
 }

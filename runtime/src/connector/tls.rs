@@ -111,6 +111,9 @@ pub(crate) fn explain_tls(error: &rustls::Error, peer: &str) -> String {
             other => format!("the {peer}'s certificate is not a valid X.509-SVID: {other}"),
         },
         rustls::Error::Other(reason) => format!("the {peer}'s certificate was refused: {reason}"),
+        rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => format!(
+            "the {peer} did not select HTTP/2 by ALPN (it has no protocol in common with \"h2\"): gRPC needs HTTP/2"
+        ),
         rustls::Error::AlertReceived(alert) => {
             let us = if peer == "server" { "client" } else { "server" };
             format!(

@@ -122,8 +122,20 @@ where
                 return Ok(response.map(|body| Committed::new(body, call)));
             }
             Err(AttemptError::Unsent(unsent)) => {
+                if options
+                    .deadline
+                    .is_some_and(|deadline| deadline <= tokio::time::Instant::now())
+                {
+                    return Err(status(
+                        Code::DeadlineExceeded,
+                        &shared.target,
+                        "deadline exceeded before the call was sent",
+                    ));
+                }
                 shared.transparent_retries.fetch_add(1, Ordering::Relaxed);
                 request = unsent;
+                // A connection that hands calls back is closing; let it.
+                tokio::task::yield_now().await;
             }
             Err(AttemptError::Refused { status, subchannel }) if refusals == 0 => {
                 refusals += 1;

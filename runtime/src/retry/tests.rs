@@ -1,1 +1,211 @@
+//! The retry layer on its own, over a scripted attempt-making service: what is sent
+//! again, with what body, and what the caller gets.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty};
+use tonic::{Code, Status};
+use tower::{Layer, Service, ServiceExt};
+
+use super::{AttemptBody, RetryLayer};
+use crate::call::{AttemptError, CallOptions, SubchannelId};
+
+/// What the scripted service does with an attempt.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Unsent,
+    Refused(SubchannelId),
+    Failed(Code),
+    Respond,
+    Hang,
+}
+
+/// What it saw of an attempt.
+#[derive(Debug)]
+struct Seen {
+    body: Option<Bytes>,
+    avoid: Option<SubchannelId>,
+}
+
+#[derive(Clone, Default)]
+struct Script {
+    steps: Arc<Mutex<VecDeque<Step>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Script {
+    fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+        Self {
+            steps: Arc::new(Mutex::new(steps.into_iter().collect())),
+            seen: Arc::default(),
+        }
+    }
+
+    fn attempts(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+impl Service<Request<AttemptBody>> for Script {
+    type Response = Response<Empty<Bytes>>;
+    type Error = AttemptError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, AttemptError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), AttemptError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<AttemptBody>) -> Self::Future {
+        let step = self
+            .steps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Step::Respond);
+        let seen = self.seen.clone();
+        Box::pin(async move {
+            let avoid = CallOptions::of(&request).avoid;
+            if let Step::Unsent = step {
+                seen.lock().unwrap().push(Seen { body: None, avoid });
+                // A closing connection takes a moment to hand the call back.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                return Err(AttemptError::Unsent(request));
+            }
+            if let Step::Hang = step {
+                seen.lock().unwrap().push(Seen { body: None, avoid });
+                return std::future::pending().await;
+            }
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .ok()
+                .map(|b| b.to_bytes());
+            seen.lock().unwrap().push(Seen { body, avoid });
+            match step {
+                Step::Refused(subchannel) => Err(AttemptError::Refused {
+                    status: Status::unavailable("refused"),
+                    subchannel,
+                }),
+                Step::Failed(code) => Err(AttemptError::Failed(Status::new(code, "failed"))),
+                _ => Ok(Response::new(Empty::new())),
+            }
+        })
+    }
+}
+
+fn message(len: usize) -> Bytes {
+    let mut m = vec![0u8];
+    m.extend_from_slice(&(len as u32).to_be_bytes());
+    m.resize(5 + len, 3);
+    m.into()
+}
+
+fn request(body: Bytes, deadline: Option<Duration>) -> Request<tonic::body::Body> {
+    let mut request = Request::new(tonic::body::Body::new(http_body_util::Full::new(body)));
+    request.extensions_mut().insert(CallOptions {
+        deadline: deadline.map(|d| tokio::time::Instant::now() + d),
+        ..CallOptions::default()
+    });
+    request
+}
+
+async fn call(script: &Script, request: Request<tonic::body::Body>) -> Result<(), Status> {
+    let mut retry = RetryLayer::new("t".into(), 1024).layer(script.clone());
+    retry.ready().await?.call(request).await.map(drop)
+}
+
+#[tokio::test]
+async fn an_unsent_attempt_goes_again_as_many_times_as_it_takes() {
+    let script = Script::new([Step::Unsent; 10]);
+    let retry = RetryLayer::new("t".into(), 1024).layer(script.clone());
+    let mut service = retry.clone();
+    service.call(request(message(3), None)).await.unwrap();
+    assert_eq!(script.attempts(), 11);
+    assert_eq!(retry.transparent_retries(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsent_attempts_stop_at_the_deadline() {
+    let script = Script::new(std::iter::repeat_n(Step::Unsent, 1_000_000));
+    let deadline = Duration::from_millis(50);
+    let status = call(&script, request(message(3), Some(deadline)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        (40..=60).contains(&script.attempts()),
+        "{}",
+        script.attempts()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_attempt_is_replayed_once_elsewhere() {
+    let refusing = SubchannelId::next();
+    let script = Script::new([Step::Refused(refusing)]);
+    call(&script, request(message(7), None)).await.unwrap();
+    let seen = script.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].body, seen[1].body,
+        "the replay carries the same body"
+    );
+    assert_eq!(seen[1].body.as_ref().map(Bytes::len), Some(12));
+    assert_eq!(seen[0].avoid, None);
+    assert_eq!(seen[1].avoid, Some(refusing), "the next attempt avoids it");
+}
+
+#[tokio::test]
+async fn a_second_refusal_is_the_calls_status() {
+    let script = Script::new([
+        Step::Refused(SubchannelId::next()),
+        Step::Refused(SubchannelId::next()),
+    ]);
+    let status = call(&script, request(message(1), None)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(script.attempts(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_not_retried_without_a_policy() {
+    let script = Script::new([Step::Failed(Code::Unavailable)]);
+    let status = call(&script, request(message(1), None)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(script.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_message_over_the_send_limit_fails_before_any_attempt() {
+    let script = Script::new([]);
+    let status = call(&script, request(message(2000), None))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("request message of 2000 bytes is larger than the send limit of 1024 bytes"),
+        "{status:?}"
+    );
+    assert_eq!(script.attempts(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_bounds_the_wait_for_response_headers() {
+    let script = Script::new([Step::Hang]);
+    let status = call(&script, request(message(1), Some(Duration::from_secs(3))))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(status.message().contains("response headers"), "{status:?}");
+}

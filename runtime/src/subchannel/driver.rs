@@ -111,14 +111,15 @@ pub(super) async fn run(
                     // Becoming READY counts as use: a warm-up is not undone by the idle timer.
                     settings.load.touch();
                     tracing::debug!(target = %settings.target, peer = %established.peer, "subchannel READY");
+                    // Learned before READY is published: whoever sees READY sees it too.
+                    if let Some(streams) = established.connection.max_concurrent_streams {
+                        shared.channel.set_max_concurrent_streams(streams);
+                    }
                     shared.publish(|v| {
                         v.state = ConnectivityState::Ready;
                         v.connection = Some(established.connection.clone());
                         v.last_error = None;
                     });
-                    if let Some(streams) = established.connection.max_concurrent_streams {
-                        shared.channel.set_max_concurrent_streams(streams);
-                    }
                     let end = run_ready(established, &shared, &mut shutdown, &settings).await;
                     if !ended(end, &shared, &settings) {
                         return;

@@ -29,3 +29,7 @@ pub struct TunedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
     service = "echo.v1.Echo"
 )]
 pub struct InlineEcho(pb::echo_client::EchoClient<ephemos::Channel>);
+
+/// A client of target `small`: messages of at most 1 KiB.
+#[ephemos::client(target = "small", config = "connections.toml")]
+pub struct SmallEcho(pb::echo_client::EchoClient<ephemos::Channel>);

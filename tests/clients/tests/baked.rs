@@ -90,3 +90,37 @@ async fn a_baked_client_calls_a_real_server_over_mtls() {
         "spiffe://example.org/echo"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_baked_limit_is_resource_exhausted_and_never_sent() {
+    // The generated client leaves the send limit to the channel: tonic's own limit would
+    // fail inside the body and reach the caller as a stream reset (INTERNAL).
+    let server = ephemos_test_support::EchoServer::start("small").await;
+    let channel = ephemos_clients_tests::SmallEcho::builder()
+        .unwrap()
+        .endpoints([server.addr().into()])
+        .connect_lazy()
+        .unwrap();
+    let mut client = ephemos_clients_tests::SmallEcho::from_channel(channel);
+    let status = client
+        .unary(EchoRequest {
+            padding: vec![0; 2000],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("request message of 2003 bytes is larger than the send limit of 1024 bytes"),
+        "{status:?}"
+    );
+    assert_eq!(server.calls(), 0, "nothing reached the server");
+    let fits = EchoRequest {
+        padding: vec![0; 900],
+        ..Default::default()
+    };
+    client.unary(fits).await.unwrap();
+    assert_eq!(server.calls(), 1);
+}
