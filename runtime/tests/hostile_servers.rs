@@ -252,6 +252,9 @@ async fn a_refused_stream_over_the_replay_buffer_fails_instead_of_going_out_trun
     assert_eq!(channel.stats().replay_buffer_bytes, 0);
 }
 
+/// A response's header fields.
+type Head = [(&'static str, &'static str)];
+
 /// A server that answers every request with `head` (and `body` as DATA, if any).
 async fn answering(
     head: &'static [(&'static str, &'static str)],
@@ -274,7 +277,7 @@ async fn answering(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_grpc_responses_map_by_their_http_status_without_reading_the_body() {
     let page: &[u8] = b"503 Service Unavailable: the upstream is down";
-    let cases: [(&[(&str, &str)], Code, &str); 4] = [
+    let cases: [(&Head, Code, &str); 4] = [
         (
             &[(":status", "503"), ("content-type", "text/html")],
             Code::Unavailable,

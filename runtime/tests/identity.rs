@@ -35,8 +35,11 @@ fn members_of(td: &str) -> ServerAuthorization {
 struct WhoAmI {
     callers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
     /// The serial of each caller's certificate, per call, with its address.
-    serials: Arc<Mutex<Vec<(std::net::SocketAddr, Vec<u8>)>>>,
+    serials: Arc<Mutex<Vec<Serial>>>,
 }
+
+/// A caller's address and its certificate's serial.
+type Serial = (std::net::SocketAddr, Vec<u8>);
 
 type Replies = std::pin::Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>;
 

@@ -25,7 +25,7 @@ impl SubchannelId {
 pub(crate) enum AttemptError {
     /// It never left the client (the connection was closing and hyper handed it back):
     /// send it again, as it is, any number of times within the deadline.
-    Unsent(Request<AttemptBody>),
+    Unsent(Box<Request<AttemptBody>>),
     /// The server refused it before processing it: its GOAWAY excluded the stream, or it
     /// reset the stream with REFUSED_STREAM. One transparent retry (gRFC A6), on another
     /// connection where there is one.

@@ -133,7 +133,7 @@ where
                     ));
                 }
                 shared.transparent_retries.fetch_add(1, Ordering::Relaxed);
-                request = unsent;
+                request = *unsent;
                 // A connection that hands calls back is closing; let it.
                 tokio::task::yield_now().await;
             }

@@ -183,7 +183,7 @@ impl ReplaySource {
             // Request trailers (gRPC sends none): passed on, not kept.
             return Ok(frame);
         };
-        if let Err(oversize) = state.check.feed(&data) {
+        if let Err(oversize) = state.check.feed(data) {
             let failure = status(
                 Code::ResourceExhausted,
                 &self.target,

@@ -78,7 +78,7 @@ impl Service<Request<AttemptBody>> for Script {
                 seen.lock().unwrap().push(Seen { body: None, avoid });
                 // A closing connection takes a moment to hand the call back.
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                return Err(AttemptError::Unsent(request));
+                return Err(AttemptError::Unsent(Box::new(request)));
             }
             if let Step::Hang = step {
                 seen.lock().unwrap().push(Seen { body: None, avoid });

@@ -107,6 +107,9 @@ pub(super) async fn run(
                 Attempt::Shutdown => return,
                 Attempt::Failed(error) => error,
                 Attempt::Ready(established) => {
+                    // Requests made while connecting are served by this connection: none
+                    // is left to reconnect at once when it ends.
+                    shared.connect_requested.store(false, Ordering::Release);
                     backoff.reset();
                     // Becoming READY counts as use: a warm-up is not undone by the idle timer.
                     settings.load.touch();

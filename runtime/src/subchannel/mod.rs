@@ -235,7 +235,9 @@ impl tower::Service<Request<AttemptBody>> for Subchannel {
             Some(ready) => Box::pin(self.send(ready, request)),
             None => {
                 self.request_connect();
-                Box::pin(std::future::ready(Err(AttemptError::Unsent(request))))
+                Box::pin(std::future::ready(Err(AttemptError::Unsent(Box::new(
+                    request,
+                )))))
             }
         }
     }
@@ -279,7 +281,7 @@ async fn send(
             Some(unsent) => {
                 // hyper handed it back: this connection takes no more calls.
                 draining.store(true, Ordering::Release);
-                Err(AttemptError::Unsent(unsent))
+                Err(AttemptError::Unsent(Box::new(unsent)))
             }
             None => {
                 let failure = transport_failure::classify(&target, error.error());
