@@ -2,9 +2,11 @@
 //!
 //! The ephemos runtime: a gRPC [`Channel`] for tonic clients that does what tonic's own
 //! channel does not: gRPC connection backoff, connectivity states with
-//! [`Channel::wait_for_state_change`], HTTP/2 keepalive per gRFC A8 (doubling the
-//! interval after GOAWAY `too_many_pings`), idle timeout, GOAWAY draining, message-size
-//! limits in both directions, and failures reported with the right gRPC status code.
+//! [`Channel::wait_for_state_change`] (failure is sticky, gRFC A62), HTTP/2 keepalive per
+//! gRFC A8 (the channel doubles its interval after GOAWAY `too_many_pings`), idle timeout,
+//! GOAWAY draining, transparent retry of calls the server never processed (gRFC A6),
+//! message-size limits in both directions, cancellation on the wire, SPIFFE mTLS, and
+//! failures reported with the right gRPC status code, whatever the server sends.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,41 +14,59 @@
 //!
 //! let channel = Channel::plaintext("127.0.0.1:50051".parse::<ephemos::Address>()?)
 //!     .target_name("echo")
-//!     .connect_lazy();                     // no I/O yet
+//!     .connect_lazy()?;                    // no I/O yet; settings checked
 //! assert_eq!(channel.state(), ConnectivityState::Idle);
 //! channel.connect().await?;                // or just make a call
 //! // let mut client = EchoClient::new(channel.clone());
+//! println!("{}", channel.stats());         // connections, load, settings in force
 //! # Ok(()) }
 //! ```
 //!
-//! ## Where it sits
+//! ## Where it sits: a stack of layers
 //!
 //! ```text
-//! Channel        tower::Service<http::Request<tonic::body::Body>>: the T of any tonic client
-//!  └ subchannel  one HTTP/2 connection (hyper) per endpoint: state, backoff, keepalive, idle
-//!    └ tls       SPIFFE mTLS (spiffe-rustls over spiffe::X509Source): SVID, peer authorization
-//!      └ transport TCP (DNS, TCP_NODELAY) or unix socket
+//! Channel        the facade, tower::Service<http::Request<tonic::body::Body>> (the T of any
+//!  │             tonic client): method policy, the call's deadline set once, response body
+//!  └ retry       owns the request body and its replay buffer; transparent retry (A6)
+//!    └ pool      the subchannels, the pick, in-flight calls per subchannel
+//!      └ subchannel  one HTTP/2 connection (hyper): state, backoff, keepalive, idle, GOAWAY
+//!        └ connector TCP or unix socket, SPIFFE mTLS (spiffe-rustls), the frame watch
 //! ```
 //!
-//! Settings come from `ephemos-config` ([`ConnectionConfig`], [`TargetConfig`]), usually
-//! resolved from `connections.toml`; [`Channel::from_target`] takes a resolved target.
-//! SPIFFE mTLS comes from [`identity`] (SVID sources: Workload API, files, an in-process
-//! dev CA) and [`server`] gives tonic servers the same mTLS. Retries, pooling and
-//! telemetry are layers still to come (see the project's DESIGN.md).
+//! Each layer is a `tower::Service` tested on its own; what passes between them (the
+//! call's options in the request's extensions, an attempt's outcome: unsent, refused
+//! unprocessed, or failed) is described in the repository's ARCHITECTURE.md. Settings
+//! come from `ephemos-config` ([`ConnectionConfig`], [`TargetConfig`]), usually resolved
+//! from `connections.toml`; [`Channel::from_target`] takes a resolved target, and settings
+//! given in code are checked with the file's rules. SPIFFE mTLS comes from [`identity`]
+//! (SVID sources: Workload API, files, an in-process dev CA) and [`server`] gives tonic
+//! servers the same mTLS. A6 retry policies, pooling and telemetry are still to come (see
+//! the project's DESIGN.md); until then a baked retry policy is not applied.
 //!
 //! ## The model
 //!
 //! - **Lazy**: nothing connects before the first call or [`Channel::connect`].
-//! - **States**: IDLE → CONNECTING → READY; a failed attempt → TRANSIENT_FAILURE, then a
-//!   new attempt after the backoff; a lost connection, a GOAWAY or the idle timeout →
-//!   IDLE, and the next call reconnects. The channel's state aggregates its subchannels'.
+//! - **States**: IDLE → CONNECTING → READY; a failed attempt → TRANSIENT_FAILURE, which
+//!   stays while the subchannel tries again after the backoff, until it is READY; a lost
+//!   connection, a GOAWAY or the idle timeout → IDLE, and the next call reconnects. The
+//!   channel's state aggregates its subchannels'.
 //! - **Backoff** (gRPC `connection-backoff.md`): the first retry after `base`, each next
 //!   `min(previous * multiplier, max)`, each +-jitter; an attempt's deadline is
 //!   `max(connect_timeout, backoff)`; READY (the server's SETTINGS arrived) resets it.
 //! - **Fail fast**: a call made while every subchannel is in TRANSIENT_FAILURE fails with
 //!   UNAVAILABLE carrying the last connect error, unless the method has `wait_for_ready`.
-//! - **Deadlines**: a call's `grpc-timeout` (or its method's `timeout`) bounds the wait
-//!   for a connection and for the response headers.
+//! - **Deadlines**: a call's `grpc-timeout` (or its method's `timeout`) is one deadline for
+//!   the wait for a connection, every attempt, the response headers and the whole body;
+//!   the server is told the time left, in the finest unit that fits.
+//! - **Cancelling**: a deadline, a response over the limit, or a dropped response resets
+//!   the stream (RST_STREAM CANCEL), its request side included.
+//!
+//! ## Features
+//!
+//! - `testing`: for tests only, never in production. Lowers the keepalive (gRFC A8, 10 s)
+//!   and idle-timeout (1 s) floors to 1 ms so tests run those timers in milliseconds, and
+//!   serves the in-process Workload API agent on TCP ([`identity::LocalAgent`]'s
+//!   `serve_tcp`), which lets any local process fetch its private key.
 
 mod call;
 mod channel;

@@ -126,8 +126,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== summary");
     println!("  calls: {ok} ok, {failed} failed");
     println!(
-        "  retries: none yet. The baked policy retries UNAVAILABLE up to {} attempts, but the retry layer is \
-         not built yet, so these failures reach the caller.",
+        "  retries: the baked policy retries UNAVAILABLE up to {} attempts, but A6 retry policies are not \
+         applied yet (the retry layer does transparent retry only), so these failures reach the caller.",
         match Greeter::CONFIG
             .service_config
             .method_configs
@@ -138,10 +138,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => 1,
         }
     );
-    println!(
-        "  pool: {} connection(s) per endpoint (pool statistics come with the pool layer)",
-        Greeter::CONFIG.pool.size
-    );
+    // What the channel did: its connections, their load, and the settings in force.
+    for line in greeter.channel().stats().to_string().lines() {
+        println!("  {line}");
+    }
     drop(greeter);
     printer.await?;
     Ok(())

@@ -17,6 +17,8 @@ pub(crate) struct MethodPolicy {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MethodPolicies {
     by_name: HashMap<String, MethodPolicy>,
+    /// The policy of every call when no entry names a service.
+    only_default: Option<MethodPolicy>,
 }
 
 impl MethodPolicies {
@@ -36,11 +38,23 @@ impl MethodPolicies {
                 by_name.entry(key).or_insert(policy);
             }
         }
-        Self { by_name }
+        let only_default = match by_name.len() {
+            0 => Some(MethodPolicy::default()),
+            1 => by_name.get("").copied(),
+            _ => None,
+        };
+        Self {
+            by_name,
+            only_default,
+        }
     }
 
     /// The policy for a request path such as `/payments.v1.Payments/Charge`.
     pub(crate) fn lookup(&self, path: &str) -> MethodPolicy {
+        // Most configurations name no method or service: nothing to hash per call.
+        if let Some(policy) = self.only_default {
+            return policy;
+        }
         let full = path.strip_prefix('/').unwrap_or(path);
         let service = full.split_once('/').map_or(full, |(service, _)| service);
         self.by_name

@@ -257,7 +257,7 @@ impl Service<Request<tonic::body::Body>> for Channel {
         let policy = facade.methods.lookup(request.uri().path());
         let asked = request
             .headers()
-            .get("grpc-timeout")
+            .get(&crate::protocol::names::GRPC_TIMEOUT)
             .and_then(|v| timeout::parse(v.as_bytes()));
         let timeout = match (asked, policy.timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -8,3 +8,14 @@ pub(crate) mod response;
 pub(crate) mod status;
 pub(crate) mod timeout;
 pub(crate) mod transport_failure;
+
+/// The gRPC header names the client reads or writes on every call, parsed once.
+pub(crate) mod names {
+    use http::HeaderName;
+
+    pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+    pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+    pub(crate) const GRPC_STATUS_DETAILS: HeaderName =
+        HeaderName::from_static("grpc-status-details-bin");
+    pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+}

@@ -9,7 +9,7 @@ use tonic::{Code, Status};
 /// A response whose head carries `grpc-status` is Trailers-Only: the call ended with it,
 /// and it is not a commit (gRFC A6).
 pub(crate) fn is_trailers_only(headers: &HeaderMap) -> bool {
-    headers.contains_key("grpc-status")
+    headers.contains_key(&super::names::GRPC_STATUS)
 }
 
 /// The gRPC code for an HTTP status of a response without `grpc-status`.

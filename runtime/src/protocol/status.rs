@@ -21,9 +21,7 @@ const TONIC_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-const GRPC_STATUS: &str = "grpc-status";
-const GRPC_MESSAGE: &str = "grpc-message";
-const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
+use super::names::{GRPC_MESSAGE, GRPC_STATUS, GRPC_STATUS_DETAILS};
 
 /// Whether `value` is a gRPC status code (0 to 16, in decimal).
 fn is_status_code(value: &[u8]) -> bool {
@@ -36,7 +34,7 @@ fn is_status_code(value: &[u8]) -> bool {
 /// Rewrites a status the caller could not read safely as UNKNOWN, saying what the server
 /// sent; leaves a valid status (or a map without one) as it is.
 pub(crate) fn sanitize(headers: &mut HeaderMap) {
-    let Some(code) = headers.get(GRPC_STATUS) else {
+    let Some(code) = headers.get(&GRPC_STATUS) else {
         return;
     };
     let problem = if !is_status_code(code.as_bytes()) {
@@ -45,7 +43,7 @@ pub(crate) fn sanitize(headers: &mut HeaderMap) {
             String::from_utf8_lossy(code.as_bytes())
         )
     } else if headers
-        .get(GRPC_STATUS_DETAILS)
+        .get(&GRPC_STATUS_DETAILS)
         .is_some_and(|details| TONIC_BASE64.decode(details.as_bytes()).is_err())
     {
         format!(
@@ -55,7 +53,7 @@ pub(crate) fn sanitize(headers: &mut HeaderMap) {
     } else {
         return;
     };
-    let message = match headers.get(GRPC_MESSAGE) {
+    let message = match headers.get(&GRPC_MESSAGE) {
         Some(original) => format!(
             "{problem}; its message: {}",
             percent_decode(original.as_bytes())
@@ -63,7 +61,7 @@ pub(crate) fn sanitize(headers: &mut HeaderMap) {
         None => problem,
     };
     headers.insert(GRPC_STATUS, HeaderValue::from_static("2"));
-    headers.remove(GRPC_STATUS_DETAILS);
+    headers.remove(&GRPC_STATUS_DETAILS);
     if let Ok(value) = HeaderValue::from_str(&percent_encode(&message)) {
         headers.insert(GRPC_MESSAGE, value);
     }

@@ -11,87 +11,75 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Waker};
 
-use http::{Extensions, HeaderMap, Method, Request, Response, Uri, Version};
+use http::{Request, Response};
 use tokio::time::timeout_at;
 use tonic::{Code, Status};
 
 use super::Shared;
 use super::committed::{CallHandle, Committed};
-use super::replay::{AttemptBody, ReplaySource};
-use crate::call::{AttemptError, CallOptions, SubchannelId};
+use super::replay::{AttemptBody, ReplayHead, ReplaySource};
+use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
 
 /// The future of a call through [`super::Retry`].
 pub(crate) type ResponseFuture<B> =
     Pin<Box<dyn Future<Output = Result<Response<Committed<B>>, Status>> + Send>>;
 
-/// What a replay needs of the request besides its body.
-struct ReplayHead {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
-    options: CallOptions,
-}
-
-impl ReplayHead {
-    fn keep(parts: &http::request::Parts, options: CallOptions) -> Self {
-        Self {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            version: parts.version,
-            headers: parts.headers.clone(),
-            options,
-        }
-    }
-
-    /// The request of a replay; `avoid` is the connection that refused the last attempt.
-    fn request(&self, body: AttemptBody, avoid: SubchannelId) -> Request<AttemptBody> {
-        let mut request = Request::new(body);
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
-        *request.version_mut() = self.version;
-        *request.headers_mut() = self.headers.clone();
-        let mut extensions = Extensions::new();
-        extensions.insert(CallOptions {
-            avoid: Some(avoid),
-            ..self.options
-        });
-        *request.extensions_mut() = extensions;
-        request
-    }
-}
-
-pub(super) async fn run<S, B>(
-    mut service: S,
+/// Prepares a call without waiting: splits the request, keeps what a replay needs, and
+/// reads the first message if it is ready (so a message over the send limit fails before
+/// any stream opens). The rest is [`run`].
+pub(super) fn start<S, B>(
+    service: S,
     shared: Arc<Shared>,
     request: Request<tonic::body::Body>,
-) -> Result<Response<Committed<B>>, Status>
+) -> ResponseFuture<B>
 where
-    S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
+    S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
 {
     let options = CallOptions::of(&request);
     let (parts, body) = request.into_parts();
     let source = ReplaySource::new(
         body,
+        ReplayHead::keep(&parts, options),
         shared.send_limit,
         shared.budget.clone(),
         shared.target.clone(),
     );
     // Whatever way this call ends before it commits, its request stream stops.
     let call = CallHandle::new(source.clone());
-    std::future::poll_fn(|cx| Poll::Ready(source.prefetch(cx))).await?;
-    let head = ReplayHead::keep(&parts, options);
+    // A waker that does nothing is enough: whoever reads the body next polls it again.
+    let mut cx = Context::from_waker(Waker::noop());
+    if let Err(status) = source.prefetch(&mut cx) {
+        return Box::pin(std::future::ready(Err(status)));
+    }
     let Some(first) = source.attempt() else {
-        return Err(status(
+        return Box::pin(std::future::ready(Err(status(
             Code::Internal,
             &shared.target,
             "the request body is unavailable",
-        ));
+        ))));
     };
-    let mut request = Request::from_parts(parts, first);
+    let request = Request::from_parts(parts, first);
+    Box::pin(run(service, shared, request, options, source, call))
+}
+
+async fn run<S, B>(
+    mut service: S,
+    shared: Arc<Shared>,
+    mut request: Request<AttemptBody>,
+    options: CallOptions,
+    source: Arc<ReplaySource>,
+    call: CallHandle,
+) -> Result<Response<Committed<B>>, Status>
+where
+    S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
+{
     let mut refusals = 0;
     loop {
         let outcome = match std::future::poll_fn(|cx| service.poll_ready(cx)).await {
@@ -149,7 +137,7 @@ where
                     ));
                 };
                 shared.transparent_retries.fetch_add(1, Ordering::Relaxed);
-                request = head.request(body, subchannel);
+                request = source.replay_request(body, subchannel);
             }
             Err(AttemptError::Refused { status, .. } | AttemptError::Failed(status)) => {
                 return Err(source.failure().unwrap_or(status));

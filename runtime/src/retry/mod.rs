@@ -89,11 +89,7 @@ where
     }
 
     fn call(&mut self, request: Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(future::run(
-            self.inner.clone(),
-            self.shared.clone(),
-            request,
-        ))
+        future::start(self.inner.clone(), self.shared.clone(), request)
     }
 }
 

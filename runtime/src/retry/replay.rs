@@ -14,15 +14,39 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use tonic::{Code, Status};
 
 use super::budget::{CALL_LIMIT, PER_MESSAGE_OVERHEAD, ReplayBudget};
+use crate::call::{CallOptions, SubchannelId};
 use crate::error::{BoxError, status};
 use crate::protocol::message::MessageSizeCheck;
 
+/// What a replay needs of the request besides its body.
+pub(crate) struct ReplayHead {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    options: CallOptions,
+}
+
+impl ReplayHead {
+    pub(crate) fn keep(parts: &http::request::Parts, options: CallOptions) -> Self {
+        Self {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            headers: parts.headers.clone(),
+            options,
+        }
+    }
+}
+
 /// The body of one call, shared by its attempts.
 pub(crate) struct ReplaySource {
+    head: ReplayHead,
     state: Mutex<SourceState>,
     budget: Arc<ReplayBudget>,
     target: Arc<str>,
@@ -54,11 +78,13 @@ struct SourceState {
 impl ReplaySource {
     pub(crate) fn new(
         body: tonic::body::Body,
+        head: ReplayHead,
         send_limit: u32,
         budget: Arc<ReplayBudget>,
         target: Arc<str>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            head,
             state: Mutex::new(SourceState {
                 rest: Some(body),
                 prefetched: None,
@@ -128,6 +154,26 @@ impl ReplaySource {
             first,
             replay,
         })
+    }
+
+    /// The request of a replay: the call's head with `body`; `avoid` is the connection
+    /// that refused the last attempt.
+    pub(crate) fn replay_request(
+        &self,
+        body: AttemptBody,
+        avoid: SubchannelId,
+    ) -> Request<AttemptBody> {
+        let head = &self.head;
+        let mut request = Request::new(body);
+        *request.method_mut() = head.method.clone();
+        *request.uri_mut() = head.uri.clone();
+        *request.version_mut() = head.version;
+        *request.headers_mut() = head.headers.clone();
+        request.extensions_mut().insert(CallOptions {
+            avoid: Some(avoid),
+            ..head.options
+        });
+        request
     }
 
     /// The call committed (response headers arrived): release the buffer; no attempt
@@ -292,12 +338,21 @@ impl Body for AttemptBody {
 }
 
 #[cfg(test)]
+impl ReplayHead {
+    /// The head of a bodiless test request.
+    pub(crate) fn empty() -> Self {
+        Self::keep(&Request::new(()).into_parts().0, CallOptions::default())
+    }
+}
+
+#[cfg(test)]
 impl AttemptBody {
     /// A body sending `data` as it is: for layers tested on their own.
     pub(crate) fn of_bytes(data: Bytes) -> AttemptBody {
         let body = tonic::body::Body::new(http_body_util::Full::new(data));
         let source = ReplaySource::new(
             body,
+            ReplayHead::empty(),
             u32::MAX,
             Arc::new(ReplayBudget::new(usize::MAX)),
             "test".into(),
@@ -343,7 +398,13 @@ mod tests {
     async fn a_second_attempt_replays_then_continues_live() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (tx, body) = live();
-        let source = ReplaySource::new(body, 1 << 20, budget.clone(), "t".into());
+        let source = ReplaySource::new(
+            body,
+            ReplayHead::empty(),
+            1 << 20,
+            budget.clone(),
+            "t".into(),
+        );
         let mut first = source.attempt().unwrap();
         tx.send(message(3)).unwrap();
         tx.send(message(4)).unwrap();
@@ -373,7 +434,13 @@ mod tests {
     async fn past_the_call_limit_nothing_is_kept_and_no_replay_is_possible() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (tx, body) = live();
-        let source = ReplaySource::new(body, 1 << 20, budget.clone(), "t".into());
+        let source = ReplaySource::new(
+            body,
+            ReplayHead::empty(),
+            1 << 20,
+            budget.clone(),
+            "t".into(),
+        );
         let mut first = source.attempt().unwrap();
         for _ in 0..3 {
             tx.send(message(100 << 10)).unwrap();
@@ -390,7 +457,13 @@ mod tests {
         let mut calls = Vec::new();
         for _ in 0..4 {
             let (tx, body) = live();
-            let source = ReplaySource::new(body, 1 << 20, budget.clone(), "t".into());
+            let source = ReplaySource::new(
+                body,
+                ReplayHead::empty(),
+                1 << 20,
+                budget.clone(),
+                "t".into(),
+            );
             let mut attempt = source.attempt().unwrap();
             tx.send(message(300)).unwrap();
             assert!(next(&mut attempt).await.unwrap().is_ok());
@@ -407,7 +480,7 @@ mod tests {
     async fn an_oversize_message_is_the_failure_and_cancels_the_stream() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (tx, body) = live();
-        let source = ReplaySource::new(body, 10, budget, "t".into());
+        let source = ReplaySource::new(body, ReplayHead::empty(), 10, budget, "t".into());
         let mut first = source.attempt().unwrap();
         tx.send(message(11)).unwrap();
         let error = next(&mut first).await.unwrap().unwrap_err();
@@ -424,7 +497,7 @@ mod tests {
     async fn a_cancel_wakes_an_attempt_waiting_on_the_live_stream() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (_tx, body) = live();
-        let source = ReplaySource::new(body, 1 << 20, budget, "t".into());
+        let source = ReplaySource::new(body, ReplayHead::empty(), 1 << 20, budget, "t".into());
         let mut first = source.attempt().unwrap();
         let waiting = tokio::spawn(async move { next(&mut first).await });
         tokio::task::yield_now().await;
@@ -440,7 +513,7 @@ mod tests {
     async fn prefetch_takes_a_ready_first_message_for_the_first_attempt() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let body = tonic::body::Body::new(http_body_util::Full::new(message(2)));
-        let source = ReplaySource::new(body, 1 << 20, budget, "t".into());
+        let source = ReplaySource::new(body, ReplayHead::empty(), 1 << 20, budget, "t".into());
         std::future::poll_fn(|cx| Poll::Ready(source.prefetch(cx)))
             .await
             .unwrap();

@@ -243,58 +243,112 @@ impl tower::Service<Request<AttemptBody>> for Subchannel {
     }
 }
 
-/// Sends one attempt: writes the time left in `grpc-timeout`, and reports how it ended
-/// in the terms the retry layer needs (unsent, refused unprocessed, or failed).
-async fn send(
+/// Sends one attempt: writes the time left in `grpc-timeout`, hands the request to the
+/// connection at once, and reports how it ended in the terms the retry layer needs
+/// (unsent, refused unprocessed, or failed). A small future around hyper's: calls are
+/// not paying to move a large state machine around.
+fn send(
     ready: Ready,
     mut request: Request<AttemptBody>,
     target: Arc<str>,
     id: SubchannelId,
-) -> Result<Response<Incoming>, AttemptError> {
+) -> impl Future<Output = Result<Response<Incoming>, AttemptError>> + Send + 'static {
     let Ready {
         mut sender,
         draining,
     } = ready;
+    let mut early = None;
     if let Some(deadline) = CallOptions::of(&request).deadline {
         // The server gets the time that is left, not the time the call started with.
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(AttemptError::Failed(status(
+            early = Some(AttemptError::Failed(status(
                 Code::DeadlineExceeded,
                 &target,
                 "deadline exceeded before the call was sent",
             )));
+        } else {
+            request
+                .headers_mut()
+                .insert(crate::protocol::names::GRPC_TIMEOUT, timeout::encode(left));
         }
-        request
-            .headers_mut()
-            .insert("grpc-timeout", timeout::encode(left));
     }
-    match sender.try_send_request(request).await {
-        Ok(response) => {
-            let (mut parts, body) = response.into_parts();
-            // A non-gRPC response is a failed attempt; dropping its body resets the stream.
-            response::check_head(&target, parts.status, &mut parts.headers)
-                .map_err(AttemptError::Failed)?;
-            Ok(Response::from_parts(parts, body))
-        }
-        Err(mut error) => match error.take_message() {
-            Some(unsent) => {
-                // hyper handed it back: this connection takes no more calls.
-                draining.store(true, Ordering::Release);
-                Err(AttemptError::Unsent(Box::new(unsent)))
+    let sent = match early {
+        Some(_) => None,
+        None => Some(sender.try_send_request(request)),
+    };
+    SendFuture {
+        sent,
+        early,
+        target,
+        id,
+        draining,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`send`]'s future: hyper's, with what it takes to classify its outcome.
+    struct SendFuture<F> {
+        #[pin]
+        sent: Option<F>,
+        early: Option<AttemptError>,
+        target: Arc<str>,
+        id: SubchannelId,
+        draining: Arc<AtomicBool>,
+    }
+}
+
+impl<F> Future for SendFuture<F>
+where
+    F: Future<
+        Output = Result<
+            Response<Incoming>,
+            hyper::client::conn::TrySendError<Request<AttemptBody>>,
+        >,
+    >,
+{
+    type Output = Result<Response<Incoming>, AttemptError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(sent) = this.sent.as_pin_mut() else {
+            return Poll::Ready(Err(this.early.take().unwrap_or_else(|| {
+                AttemptError::Failed(status(Code::Internal, this.target, "polled twice"))
+            })));
+        };
+        let result = match sent.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        Poll::Ready(match result {
+            Ok(response) => {
+                let (mut parts, body) = response.into_parts();
+                // A non-gRPC response is a failed attempt; dropping its body resets the
+                // stream.
+                match response::check_head(this.target, parts.status, &mut parts.headers) {
+                    Ok(()) => Ok(Response::from_parts(parts, body)),
+                    Err(status) => Err(AttemptError::Failed(status)),
+                }
             }
-            None => {
-                let failure = transport_failure::classify(&target, error.error());
-                Err(if failure.unprocessed {
-                    AttemptError::Refused {
-                        status: failure.status,
-                        subchannel: id,
-                    }
-                } else {
-                    AttemptError::Failed(failure.status)
-                })
-            }
-        },
+            Err(mut error) => match error.take_message() {
+                Some(unsent) => {
+                    // hyper handed it back: this connection takes no more calls.
+                    this.draining.store(true, Ordering::Release);
+                    Err(AttemptError::Unsent(Box::new(unsent)))
+                }
+                None => {
+                    let failure = transport_failure::classify(this.target, error.error());
+                    Err(if failure.unprocessed {
+                        AttemptError::Refused {
+                            status: failure.status,
+                            subchannel: *this.id,
+                        }
+                    } else {
+                        AttemptError::Failed(failure.status)
+                    })
+                }
+            },
+        })
     }
 }
 
