@@ -44,36 +44,32 @@ impl Seen {
 async fn server(headers: bool, reply_len: usize) -> (RawServer, Seen) {
     let messages = Arc::new(AtomicUsize::new(0));
     let (reset_tx, reset) = watch::channel(None);
-    let reset_tx = Arc::new(reset_tx);
-    let counter = messages.clone();
-    let server = RawServer::start(move |mut c| {
-        let (counter, reset_tx) = (counter.clone(), reset_tx.clone());
-        async move {
-            c.handshake().await?;
-            let (stream, _) = c.stream_opened().await?;
-            if headers {
-                c.headers(
-                    stream,
-                    &[(":status", "200"), ("content-type", "application/grpc")],
-                    false,
-                )
-                .await?;
-            }
-            if reply_len > 0 {
-                c.grpc_message(stream, &vec![0x1a; reply_len]).await?;
-            }
-            let (_, end) = c
-                .read_messages(stream, |m| {
-                    counter.store(m.len(), Ordering::SeqCst);
-                    false
-                })
-                .await?;
-            if let StreamEnd::Reset(code) = end {
-                reset_tx.send_replace(Some(code));
-            }
-            loop {
-                c.frame().await?;
-            }
+    let state = (messages.clone(), Arc::new(reset_tx));
+    let server = RawServer::start_with(state, move |mut c, (counter, reset_tx)| async move {
+        c.handshake().await?;
+        let (stream, _) = c.stream_opened().await?;
+        if headers {
+            c.headers(
+                stream,
+                &[(":status", "200"), ("content-type", "application/grpc")],
+                false,
+            )
+            .await?;
+        }
+        if reply_len > 0 {
+            c.grpc_message(stream, &vec![0x1a; reply_len]).await?;
+        }
+        let (_, end) = c
+            .read_messages(stream, |m| {
+                counter.store(m.len(), Ordering::SeqCst);
+                false
+            })
+            .await?;
+        if let StreamEnd::Reset(code) = end {
+            reset_tx.send_replace(Some(code));
+        }
+        loop {
+            c.frame().await?;
         }
     })
     .await;

@@ -58,18 +58,12 @@ async fn a_call_the_server_ran_is_not_sent_again_after_a_protocol_error() {
     // connection): the client closes the connection with GOAWAY PROTOCOL_ERROR, which it
     // raised itself, after a request the server processed.
     let executed = Arc::new(AtomicUsize::new(0));
-    let server = RawServer::start({
-        let executed = executed.clone();
-        move |mut c| {
-            let executed = executed.clone();
-            async move {
-                c.handshake().await?;
-                c.request().await?;
-                executed.fetch_add(1, Ordering::SeqCst);
-                c.window_update(0, 0).await?;
-                drain(c).await
-            }
-        }
+    let server = RawServer::start_with(executed.clone(), |mut c, executed| async move {
+        c.handshake().await?;
+        c.request().await?;
+        executed.fetch_add(1, Ordering::SeqCst);
+        c.window_update(0, 0).await?;
+        drain(c).await
     })
     .await;
     let channel = channel(server.addr(), quick());
@@ -89,18 +83,12 @@ async fn a_call_the_server_ran_is_not_sent_again_after_a_protocol_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_stream_is_sent_again_once_then_fails() {
     let streams = Arc::new(AtomicUsize::new(0));
-    let server = RawServer::start({
-        let streams = streams.clone();
-        move |mut c| {
-            let streams = streams.clone();
-            async move {
-                c.handshake().await?;
-                loop {
-                    let (stream, _) = c.stream_opened().await?;
-                    streams.fetch_add(1, Ordering::SeqCst);
-                    c.rst_stream(stream, code::REFUSED_STREAM).await?;
-                }
-            }
+    let server = RawServer::start_with(streams.clone(), |mut c, streams| async move {
+        c.handshake().await?;
+        loop {
+            let (stream, _) = c.stream_opened().await?;
+            streams.fetch_add(1, Ordering::SeqCst);
+            c.rst_stream(stream, code::REFUSED_STREAM).await?;
         }
     })
     .await;
@@ -124,17 +112,11 @@ async fn refused_and_goaway_excluded_streams_are_replayed_and_run_once() {
     // Connection 0 refuses the first stream with REFUSED_STREAM and serves the rest;
     // connection 1 never comes: the replay goes to the same connection.
     let executed = Arc::new(AtomicUsize::new(0));
-    let refusing = RawServer::start({
-        let executed = executed.clone();
-        move |mut c| {
-            let executed = executed.clone();
-            async move {
-                c.handshake().await?;
-                let (stream, _) = c.stream_opened().await?;
-                c.rst_stream(stream, code::REFUSED_STREAM).await?;
-                serve(c, executed).await
-            }
-        }
+    let refusing = RawServer::start_with(executed.clone(), |mut c, executed| async move {
+        c.handshake().await?;
+        let (stream, _) = c.stream_opened().await?;
+        c.rst_stream(stream, code::REFUSED_STREAM).await?;
+        serve(c, executed).await
     })
     .await;
     let first = channel(refusing.addr(), quick());
@@ -145,20 +127,14 @@ async fn refused_and_goaway_excluded_streams_are_replayed_and_run_once() {
     // The first connection's GOAWAY excludes the stream (last stream 0): the call moves
     // to a new connection and runs there, once.
     let executed = Arc::new(AtomicUsize::new(0));
-    let excluding = RawServer::start({
-        let executed = executed.clone();
-        move |mut c| {
-            let executed = executed.clone();
-            async move {
-                c.handshake().await?;
-                if c.index() == 0 {
-                    c.stream_opened().await?;
-                    c.goaway(0, code::NO_ERROR, b"draining").await?;
-                    return drain(c).await;
-                }
-                serve(c, executed).await
-            }
+    let excluding = RawServer::start_with(executed.clone(), |mut c, executed| async move {
+        c.handshake().await?;
+        if c.index() == 0 {
+            c.stream_opened().await?;
+            c.goaway(0, code::NO_ERROR, b"draining").await?;
+            return drain(c).await;
         }
+        serve(c, executed).await
     })
     .await;
     let channel = channel(excluding.addr(), quick());
@@ -174,23 +150,20 @@ async fn a_replayed_client_stream_arrives_whole() {
     // carry those two, then what the caller sends after.
     let refused = Arc::new(Notify::new());
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let server = RawServer::start({
-        let (refused, received) = (refused.clone(), received.clone());
-        move |mut c| {
-            let (refused, received) = (refused.clone(), received.clone());
-            async move {
-                c.handshake().await?;
-                let (stream, _) = c.stream_opened().await?;
-                c.read_messages(stream, |m| m.len() == 2).await?;
-                c.rst_stream(stream, code::REFUSED_STREAM).await?;
-                refused.notify_one();
-                let call = c.request().await?;
-                received.lock().unwrap().extend(decoded(&call.messages));
-                c.respond(call.stream, &reply("done")).await?;
-                drain(c).await
-            }
-        }
-    })
+    let server = RawServer::start_with(
+        (refused.clone(), received.clone()),
+        |mut c, (refused, received)| async move {
+            c.handshake().await?;
+            let (stream, _) = c.stream_opened().await?;
+            c.read_messages(stream, |m| m.len() == 2).await?;
+            c.rst_stream(stream, code::REFUSED_STREAM).await?;
+            refused.notify_one();
+            let call = c.request().await?;
+            received.lock().unwrap().extend(decoded(&call.messages));
+            c.respond(call.stream, &reply("done")).await?;
+            drain(c).await
+        },
+    )
     .await;
     let channel = channel(server.addr(), quick());
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -215,25 +188,19 @@ async fn a_replayed_client_stream_arrives_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_stream_over_the_replay_buffer_fails_instead_of_going_out_truncated() {
     let streams = Arc::new(AtomicUsize::new(0));
-    let server = RawServer::start({
-        let streams = streams.clone();
-        move |mut c| {
-            let streams = streams.clone();
-            async move {
-                c.handshake().await?;
-                let (stream, _) = c.stream_opened().await?;
-                streams.fetch_add(1, Ordering::SeqCst);
-                // More than 256 KiB arrived: the client can no longer replay it.
-                c.read_messages(stream, |m| {
-                    m.iter().map(Bytes::len).sum::<usize>() > 300 << 10
-                })
-                .await?;
-                c.rst_stream(stream, code::REFUSED_STREAM).await?;
-                loop {
-                    c.stream_opened().await?;
-                    streams.fetch_add(1, Ordering::SeqCst);
-                }
-            }
+    let server = RawServer::start_with(streams.clone(), |mut c, streams| async move {
+        c.handshake().await?;
+        let (stream, _) = c.stream_opened().await?;
+        streams.fetch_add(1, Ordering::SeqCst);
+        // More than 256 KiB arrived: the client can no longer replay it.
+        c.read_messages(stream, |m| {
+            m.iter().map(Bytes::len).sum::<usize>() > 300 << 10
+        })
+        .await?;
+        c.rst_stream(stream, code::REFUSED_STREAM).await?;
+        loop {
+            c.stream_opened().await?;
+            streams.fetch_add(1, Ordering::SeqCst);
         }
     })
     .await;
@@ -411,27 +378,21 @@ async fn a_response_over_the_header_list_limit_fails_once_and_is_not_replayed() 
     for size in [20 << 10, 80 << 10] {
         let executed = Arc::new(AtomicUsize::new(0));
         let big: &'static str = Box::leak("h".repeat(size).into_boxed_str());
-        let server = RawServer::start({
-            let executed = executed.clone();
-            move |mut c| {
-                let executed = executed.clone();
-                async move {
-                    c.handshake().await?;
-                    loop {
-                        let call = c.request().await?;
-                        executed.fetch_add(1, Ordering::SeqCst);
-                        c.headers(
-                            call.stream,
-                            &[
-                                (":status", "200"),
-                                ("content-type", "application/grpc"),
-                                ("x-big", big),
-                            ],
-                            false,
-                        )
-                        .await?;
-                    }
-                }
+        let server = RawServer::start_with(executed.clone(), move |mut c, executed| async move {
+            c.handshake().await?;
+            loop {
+                let call = c.request().await?;
+                executed.fetch_add(1, Ordering::SeqCst);
+                c.headers(
+                    call.stream,
+                    &[
+                        (":status", "200"),
+                        ("content-type", "application/grpc"),
+                        ("x-big", big),
+                    ],
+                    false,
+                )
+                .await?;
             }
         })
         .await;
@@ -486,19 +447,13 @@ async fn the_servers_max_concurrent_streams_is_readable_from_the_channel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_request_opens_no_stream() {
     let streams = Arc::new(AtomicUsize::new(0));
-    let server = RawServer::start({
-        let streams = streams.clone();
-        move |mut c| {
-            let streams = streams.clone();
-            async move {
-                c.handshake().await?;
-                loop {
-                    let (stream, _) = c.stream_opened().await?;
-                    streams.fetch_add(1, Ordering::SeqCst);
-                    if let (_, StreamEnd::EndStream) = c.read_messages(stream, |_| false).await? {
-                        c.respond(stream, &reply("ok")).await?;
-                    }
-                }
+    let server = RawServer::start_with(streams.clone(), |mut c, streams| async move {
+        c.handshake().await?;
+        loop {
+            let (stream, _) = c.stream_opened().await?;
+            streams.fetch_add(1, Ordering::SeqCst);
+            if let (_, StreamEnd::EndStream) = c.read_messages(stream, |_| false).await? {
+                c.respond(stream, &reply("ok")).await?;
             }
         }
     })

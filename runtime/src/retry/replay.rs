@@ -384,6 +384,21 @@ mod tests {
         (tx, tonic::body::Body::new(body))
     }
 
+    /// A call whose body the test feeds, with a send limit and the channel's budget.
+    fn source(
+        body: tonic::body::Body,
+        send_limit: u32,
+        budget: &Arc<ReplayBudget>,
+    ) -> Arc<ReplaySource> {
+        ReplaySource::new(
+            body,
+            ReplayHead::empty(),
+            send_limit,
+            budget.clone(),
+            "t".into(),
+        )
+    }
+
     /// The next data frame, or the reason of the reset the error asks hyper for.
     async fn next(body: &mut AttemptBody) -> Option<Result<Bytes, String>> {
         body.frame().await.map(|f| {
@@ -398,13 +413,7 @@ mod tests {
     async fn a_second_attempt_replays_then_continues_live() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (tx, body) = live();
-        let source = ReplaySource::new(
-            body,
-            ReplayHead::empty(),
-            1 << 20,
-            budget.clone(),
-            "t".into(),
-        );
+        let source = source(body, 1 << 20, &budget);
         let mut first = source.attempt().unwrap();
         tx.send(message(3)).unwrap();
         tx.send(message(4)).unwrap();
@@ -434,13 +443,7 @@ mod tests {
     async fn past_the_call_limit_nothing_is_kept_and_no_replay_is_possible() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (tx, body) = live();
-        let source = ReplaySource::new(
-            body,
-            ReplayHead::empty(),
-            1 << 20,
-            budget.clone(),
-            "t".into(),
-        );
+        let source = source(body, 1 << 20, &budget);
         let mut first = source.attempt().unwrap();
         for _ in 0..3 {
             tx.send(message(100 << 10)).unwrap();
@@ -457,13 +460,7 @@ mod tests {
         let mut calls = Vec::new();
         for _ in 0..4 {
             let (tx, body) = live();
-            let source = ReplaySource::new(
-                body,
-                ReplayHead::empty(),
-                1 << 20,
-                budget.clone(),
-                "t".into(),
-            );
+            let source = source(body, 1 << 20, &budget);
             let mut attempt = source.attempt().unwrap();
             tx.send(message(300)).unwrap();
             assert!(next(&mut attempt).await.unwrap().is_ok());
@@ -480,7 +477,7 @@ mod tests {
     async fn an_oversize_message_is_the_failure_and_cancels_the_stream() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (tx, body) = live();
-        let source = ReplaySource::new(body, ReplayHead::empty(), 10, budget, "t".into());
+        let source = source(body, 10, &budget);
         let mut first = source.attempt().unwrap();
         tx.send(message(11)).unwrap();
         let error = next(&mut first).await.unwrap().unwrap_err();
@@ -497,7 +494,7 @@ mod tests {
     async fn a_cancel_wakes_an_attempt_waiting_on_the_live_stream() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let (_tx, body) = live();
-        let source = ReplaySource::new(body, ReplayHead::empty(), 1 << 20, budget, "t".into());
+        let source = source(body, 1 << 20, &budget);
         let mut first = source.attempt().unwrap();
         let waiting = tokio::spawn(async move { next(&mut first).await });
         tokio::task::yield_now().await;
@@ -513,7 +510,7 @@ mod tests {
     async fn prefetch_takes_a_ready_first_message_for_the_first_attempt() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let body = tonic::body::Body::new(http_body_util::Full::new(message(2)));
-        let source = ReplaySource::new(body, ReplayHead::empty(), 1 << 20, budget, "t".into());
+        let source = source(body, 1 << 20, &budget);
         std::future::poll_fn(|cx| Poll::Ready(source.prefetch(cx)))
             .await
             .unwrap();

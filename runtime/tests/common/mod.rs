@@ -4,35 +4,14 @@
 
 use std::time::Duration;
 
-use ephemos::config::model::{
-    BackoffConfig, ConnectionConfig, Http2Config, KeepaliveConfig, MessageSizeLimits,
-};
+use ephemos::config::model::{ConnectionConfig, KeepaliveConfig};
 use ephemos::{Address, Channel, ConnectivityState};
 use ephemos_test_support::pb::EchoRequest;
 use ephemos_test_support::pb::echo_client::EchoClient;
 
 pub const MS: fn(u64) -> Duration = Duration::from_millis;
 
-/// Settings with short timeouts so tests run in milliseconds, keepalive off unless a
-/// test turns it on.
-pub fn quick() -> ConnectionConfig {
-    ConnectionConfig {
-        connect_timeout: MS(2000),
-        backoff: BackoffConfig {
-            base_delay: MS(100),
-            multiplier: 1.6,
-            jitter: 0.2,
-            max_delay: MS(1000),
-        },
-        keepalive: None,
-        idle_timeout: None,
-        max_message_size: MessageSizeLimits {
-            send: 4 << 20,
-            recv: 4 << 20,
-        },
-        http2: Http2Config::DEFAULT,
-    }
-}
+pub use ephemos_test_support::quick;
 
 pub fn keepalive(time: Duration, timeout: Duration) -> Option<KeepaliveConfig> {
     Some(KeepaliveConfig {

@@ -12,10 +12,12 @@ mod echo;
 mod goaway;
 mod proxy;
 pub mod raw;
+mod settings;
 mod too_many_pings;
 
 pub use echo::{EchoServer, EchoService, pb};
 pub use goaway::GoAwayServer;
 pub use proxy::{Proxy, ProxyMode};
 pub use raw::{RawConnection, RawRequest, RawServer, StreamEnd};
+pub use settings::quick;
 pub use too_many_pings::TooManyPingsServer;

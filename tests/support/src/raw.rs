@@ -467,6 +467,17 @@ impl RawServer {
         }
     }
 
+    /// [`RawServer::start`] for a script that shares `state` (counters, say) with the
+    /// test: each connection gets its own clone.
+    pub async fn start_with<T, F, Fut>(state: T, script: F) -> RawServer
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(RawConnection, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        RawServer::start(move |connection| script(connection, state.clone())).await
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
