@@ -45,9 +45,10 @@ pub(crate) fn scan(
     for i in 0..count {
         let index = (start + i) % count;
         let subchannel = &subchannels[index];
-        match subchannel.state() {
+        let (state, ready) = subchannel.state_and_ready();
+        match state {
             ConnectivityState::Ready => {
-                if let Some(ready) = subchannel.ready() {
+                if let Some(ready) = ready {
                     if Some(subchannel.id()) == avoid {
                         avoided = Some((index, ready));
                     } else {

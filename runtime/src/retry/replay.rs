@@ -61,10 +61,9 @@ struct SourceState {
     kept: Vec<Bytes>,
     /// What `kept` counts against the call's and the channel's limits.
     kept_cost: usize,
-    /// Still keeping messages (until commit or overflow).
+    /// Still keeping messages (until commit, overflow or cancel), so everything sent so
+    /// far is in `kept` and another attempt can start.
     keeping: bool,
-    /// Everything sent so far is in `kept`: another attempt can start.
-    replayable: bool,
     check: MessageSizeCheck,
     /// Why the body failed: its own message over the send limit, or tonic's error.
     failure: Option<Status>,
@@ -91,7 +90,6 @@ impl ReplaySource {
                 kept: Vec::new(),
                 kept_cost: 0,
                 keeping: true,
-                replayable: true,
                 check: MessageSizeCheck::new(send_limit),
                 failure: None,
                 attempt: 0,
@@ -135,7 +133,7 @@ impl ReplaySource {
     /// attempt's body stops.
     pub(crate) fn attempt(self: &Arc<Self>) -> Option<AttemptBody> {
         let mut state = self.lock();
-        if !state.replayable || state.cancelled {
+        if !state.keeping || state.cancelled {
             return None;
         }
         state.attempt += 1;
@@ -207,7 +205,6 @@ impl ReplaySource {
 
     fn stop_keeping(&self, state: &mut SourceState) {
         state.keeping = false;
-        state.replayable = false;
         state.kept = Vec::new();
         self.budget.give_back(std::mem::take(&mut state.kept_cost));
     }

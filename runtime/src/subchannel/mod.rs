@@ -189,14 +189,20 @@ impl Subchannel {
 
     /// The connection, if READY and taking new calls.
     pub(crate) fn ready(&self) -> Option<Ready> {
+        self.state_and_ready().1
+    }
+
+    /// The state, and the connection if READY and taking new calls: one look at the view.
+    pub(crate) fn state_and_ready(&self) -> (ConnectivityState, Option<Ready>) {
         let view = self.view.borrow();
-        match &view.connection {
+        let ready = match &view.connection {
             Some(c) if view.state == ConnectivityState::Ready && c.usable() => Some(Ready {
                 sender: c.sender.clone(),
                 draining: c.draining.clone(),
             }),
             _ => None,
-        }
+        };
+        (view.state, ready)
     }
 
     /// Sends one attempt on `ready`, a connection of this subchannel.
