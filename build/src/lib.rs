@@ -22,12 +22,14 @@
 //! It sits between `ephemos-config` (the model and its checks) and the user's crate; the
 //! `#[ephemos::client]` attribute reads the same file through the same crate.
 
+mod clients;
+mod generated_paths;
 mod proto_check;
 
 use std::path::{Path, PathBuf};
 
-use ephemos_config::Diagnostics;
 use ephemos_config::diagnostic::render;
+use ephemos_config::{Checked, Diagnostics};
 use std::io::Write;
 
 pub use proto_check::check_services;
@@ -85,6 +87,7 @@ pub fn configure() -> Builder {
 pub struct Builder {
     connections: Option<PathBuf>,
     out_dir: Option<PathBuf>,
+    generate_clients: bool,
 }
 
 impl Builder {
@@ -97,6 +100,15 @@ impl Builder {
     /// Where the generated code goes (default: cargo's `OUT_DIR`).
     pub fn out_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.out_dir = Some(path.into());
+        self
+    }
+
+    /// Also writes one `#[ephemos::client]` struct per target whose `service` the protos
+    /// declare (target `order_history` is `OrderHistory`), with the protos' code in a
+    /// `proto` module; `ephemos::include_clients!()` brings them in. Off by default: the
+    /// attribute on a struct of your own is the primary path.
+    pub fn generate_clients(mut self, on: bool) -> Self {
+        self.generate_clients = on;
         self
     }
 
@@ -127,6 +139,7 @@ impl Builder {
         }
         let descriptors =
             protox::compile(protos, includes).map_err(|e| Error::Protos(e.to_string()))?;
+        let mut checked_file = None;
         if let Some(path) = &self.connections {
             say(format!("cargo::rerun-if-changed={}", path.display()))?;
             let checked = ephemos_config::check_file(path).map_err(|source| Error::Read {
@@ -145,13 +158,58 @@ impl Builder {
                     errors,
                 });
             }
+            for target in &checked.targets {
+                let profiles: Vec<_> = target.profiles.iter().map(|p| &p.config).collect();
+                if let Some(message) =
+                    ephemos_config::in_force::not_in_force_message(&target.config, &profiles)
+                {
+                    say(format!("cargo::warning={message}"))?;
+                }
+            }
+            checked_file = Some(checked_with_path(checked, path));
         }
-        let mut codegen = tonic_prost_build::configure();
-        if let Some(out_dir) = &self.out_dir {
-            codegen = codegen.out_dir(out_dir);
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    Error::Codegen(std::io::Error::other(
+                        "OUT_DIR is not set: run from build.rs, or set out_dir(..)",
+                    ))
+                })?,
+        };
+        let packages: Vec<String> = descriptors
+            .file
+            .iter()
+            .map(|f| f.package().to_owned())
+            .collect();
+        let mut prost = tonic_prost_build::Config::new();
+        prost
+            .prost_path(generated_paths::PROST)
+            .prost_types_path(generated_paths::PROST_TYPES);
+        tonic_prost_build::configure()
+            .out_dir(&out_dir)
+            .codec_path(generated_paths::CODEC)
+            .compile_fds_with_config(descriptors.clone(), prost)
+            .map_err(Error::Codegen)?;
+        generated_paths::rewrite_files(&out_dir, &packages).map_err(Error::Codegen)?;
+        if self.generate_clients {
+            let (checked, path) = match &checked_file {
+                Some((checked, path)) => (checked.clone(), path.clone()),
+                None => (ephemos_config::check_str("(none)", ""), PathBuf::new()),
+            };
+            let code = clients::generate(&checked, &descriptors, &path);
+            std::fs::write(out_dir.join(clients::FILE_NAME), code).map_err(Error::Codegen)?;
         }
-        codegen.compile_fds(descriptors).map_err(Error::Codegen)
+        Ok(())
     }
+}
+
+/// The checked file and its absolute path (the generated clients name it in
+/// `config = "..."`, read by the attribute from wherever the crate is built).
+fn checked_with_path(checked: Checked, path: &Path) -> (Checked, PathBuf) {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    (checked, absolute)
 }
 
 /// The `cargo::error=` / `cargo::warning=` lines for diagnostics, one per rendered line

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ephemos_config::diagnostic::render;
+use ephemos_config::in_force::not_in_force_message;
 use ephemos_config::{Checked, ResolvedTarget};
 
 use crate::Format;
@@ -50,6 +51,44 @@ fn text_report(checked: &Checked, color: bool) -> String {
     for target in &checked.targets {
         out.push('\n');
         out.push_str(&target_table(target));
+        for profile in &target.profiles {
+            out.push_str(&profile_table(target, profile));
+        }
+        let profiles: Vec<_> = target.profiles.iter().map(|p| &p.config).collect();
+        if let Some(message) = not_in_force_message(&target.config, &profiles) {
+            out.push_str(&format!("  # warning: {message}\n"));
+        }
+    }
+    out
+}
+
+/// `[targets.NAME] in profile P`: the settings the profile changes, with their origin.
+fn profile_table(target: &ResolvedTarget, profile: &ResolvedTarget) -> String {
+    let changed: Vec<_> = profile
+        .provenance
+        .iter()
+        .filter(|s| {
+            !target
+                .provenance
+                .iter()
+                .any(|b| b.key == s.key && b.value == s.value && b.origin == s.origin)
+        })
+        .collect();
+    let name = profile.profile.as_deref().unwrap_or_default();
+    let mut out = format!("  [profile {name}]");
+    if changed.is_empty() {
+        out.push_str(" the same as the target's own settings\n");
+        return out;
+    }
+    out.push('\n');
+    let width = changed
+        .iter()
+        .map(|s| format!("{} = {}", s.key, s.value).chars().count())
+        .max()
+        .unwrap_or(0);
+    for setting in changed {
+        let text = format!("{} = {}", setting.key, setting.value);
+        out.push_str(&format!("    {text:<width$}   # {}\n", setting.origin));
     }
     out
 }

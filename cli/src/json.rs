@@ -57,6 +57,15 @@ fn target(t: &ResolvedTarget) -> Value {
         })).collect::<Vec<_>>(),
         "service_config": service_config(t),
         "dial": dial(t),
+        "profiles": t.profiles.iter().map(|p| {
+            let mut value = target(p);
+            value["profile"] = json!(p.profile);
+            value
+        }).collect::<Vec<_>>(),
+        "not_in_force": ephemos_config::in_force::not_in_force(&t.config)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -43,6 +43,10 @@ enum Command {
         /// `[FILE] TARGET`: the file (default connections.toml) and the target's name.
         #[arg(num_args = 1..=2, required = true, value_names = ["FILE", "TARGET"])]
         args: Vec<String>,
+        /// The target's settings in this profile (`[targets.T.profiles.P]`), as a client
+        /// running with EPHEMOS_PROFILE=P gets them.
+        #[arg(long)]
+        profile: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -87,14 +91,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { file, output } => check::run(&file, output.format, output.color()),
-        Command::Render { args, output } => {
+        Command::Render {
+            args,
+            profile,
+            output,
+        } => {
             let (file, target) = match args.as_slice() {
                 [target] => (PathBuf::from("connections.toml"), target.clone()),
                 [file, target, ..] => (PathBuf::from(file), target.clone()),
                 [] => unreachable!("clap requires at least one argument"),
             };
-            render::run(&file, &target, output.format, output.color())
-                .map(|text| (text, ExitCode::SUCCESS))
+            render::run(
+                &file,
+                &target,
+                profile.as_deref(),
+                output.format,
+                output.color(),
+            )
+            .map(|text| (text, ExitCode::SUCCESS))
         }
     };
     match result {

@@ -11,6 +11,7 @@ use crate::{Format, json};
 pub(crate) fn run(
     file: &Path,
     target: &str,
+    profile: Option<&str>,
     format: Format,
     color: bool,
 ) -> Result<String, String> {
@@ -33,11 +34,41 @@ pub(crate) fn run(
             names.join(", ")
         ));
     };
+    let names: Vec<&str> = resolved
+        .profiles
+        .iter()
+        .filter_map(|p| p.profile.as_deref())
+        .collect();
+    let resolved = match profile {
+        None => resolved,
+        Some(name) => resolved.profile(name).ok_or_else(|| {
+            if names.is_empty() {
+                format!("no profile `{name}`: {} declares none", file.display())
+            } else {
+                format!(
+                    "no profile `{name}`; the profiles are: {}",
+                    names.join(", ")
+                )
+            }
+        })?,
+    };
+    let heading = match profile {
+        Some(p) => format!("`{target}` in profile `{p}`"),
+        None => format!("`{target}`"),
+    };
+    let others = match (profile, names.is_empty()) {
+        (None, false) => format!(
+            "\n# profiles (render with --profile NAME): {}\n",
+            names.join(", ")
+        ),
+        _ => String::new(),
+    };
     Ok(match format {
         Format::Json => format!(
             "{}\n",
             json!({
                 "target": target,
+                "profile": profile,
                 "service_config": json::service_config(resolved),
                 "dial": json::dial(resolved),
             })
@@ -45,7 +76,7 @@ pub(crate) fn run(
         Format::Text => {
             let dial = serde_json::to_string_pretty(&json::dial(resolved)).unwrap_or_default();
             format!(
-                "# service config of `{target}`, as baked into its clients\n{}\n\n# dial settings of `{target}`\n{dial}\n",
+                "# service config of {heading}, as baked into its clients\n{}\n\n# dial settings of {heading}\n{dial}\n{others}",
                 resolved.config.service_config.to_json()
             )
         }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use toml::de::DeTable;
 
-use crate::diagnostic::{Diagnostic, SourceFile, unknown_name_help};
+use crate::diagnostic::{Diagnostic, SourceFile};
 use crate::file::{
     ConnectionsFile, Reader, Table, TargetTable, read_call_settings, read_connection_settings,
     read_endpoints,
 };
 use crate::layer::Layer;
 use crate::provenance::Origin;
-use crate::resolve::{ResolvedTarget, resolve_target};
+use crate::resolve::{ResolvedTarget, resolve_with_profiles};
 
 /// The name of the source an attribute's arguments are read from.
 const ATTRIBUTE_SOURCE: &str = "#[ephemos::client]";
@@ -63,7 +63,9 @@ pub struct ClientRequest<'a> {
     pub name: &'a str,
     /// The `connections.toml` in effect, if any.
     pub file: Option<SourceFile>,
-    /// `target = "..."`: the target of the file; `None` for an inline client.
+    /// `target = "..."`: the target of the file. Without it, a client with an `address`
+    /// (or `endpoints`) argument is inline; any other is the target named by its type
+    /// name in snake case ([`implied_target`]).
     pub target: Option<&'a str>,
     /// The setting arguments (not `target` or `config`), in order.
     pub arguments: &'a [ClientArgument],
@@ -90,6 +92,12 @@ pub enum ClientProblem {
     Attribute(String),
 }
 
+/// The target a client type stands for when its attribute names none: its name in
+/// snake case (`Payments` is `payments`, `OrderHistory` is `order_history`).
+pub fn implied_target(type_name: &str) -> String {
+    heck::ToSnakeCase::to_snake_case(type_name)
+}
+
 /// The TOML key an argument stands for: `pool_size` is `pool.size`.
 pub fn argument_key(key: &str) -> String {
     TABLES
@@ -109,6 +117,38 @@ fn toml_value(value: &ArgumentValue) -> String {
         ArgumentValue::Float(f) => format!("{f:?}"),
         ArgumentValue::Bool(b) => b.to_string(),
     }
+}
+
+/// "no target `payments` in connections.toml ...": the file's targets and the nearest;
+/// for a target implied by the type's name, how it was implied and the other ways out.
+fn unknown_target_message(
+    name: &str,
+    implied_by: Option<&str>,
+    file: &ConnectionsFile,
+    file_name: &str,
+) -> String {
+    let names: Vec<&str> = file.targets.iter().map(|t| t.name.as_str()).collect();
+    let mut message = match implied_by {
+        Some(type_name) => format!(
+            "no target `{name}` in {file_name} (the target of `{type_name}` is its name in snake case)"
+        ),
+        None => format!("no target `{name}` in {file_name}"),
+    };
+    if names.is_empty() {
+        message.push_str("; it declares no target");
+    } else {
+        let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        message.push_str(&format!("; its targets: {}", list.join(", ")));
+        if let Some(near) = crate::diagnostic::did_you_mean(name, names.iter().copied()) {
+            message.push_str(&format!("\n  help: did you mean `{near}`?"));
+        }
+    }
+    if implied_by.is_some() {
+        message.push_str(&format!(
+            "\n  help: add [targets.{name}] to {file_name}, name one with `target = \"...\"`, or give an `address` for a client without a file entry"
+        ));
+    }
+    message
 }
 
 /// Resolves a client's configuration; every problem at once.
@@ -131,12 +171,21 @@ pub fn resolve_client(request: &ClientRequest<'_>) -> Result<ResolvedTarget, Vec
     let mut layer = Layer::default();
     read_connection_settings(&mut table, &mut attribute, &mut layer);
     read_call_settings(&mut table, &mut attribute, &mut layer);
-    let inline = request.target.is_none();
+    let inline_address = request
+        .arguments
+        .iter()
+        .any(|a| a.key == "address" || a.key == "endpoints");
+    let target_name: Option<String> = match request.target {
+        Some(name) => Some(name.to_owned()),
+        None if inline_address => None,
+        None => Some(implied_target(request.name)),
+    };
+    let inline = target_name.is_none();
     if let Some(f) = table.get("service") {
         layer.service = attribute.parsed(&f, "\"package.Service\"", |s| Ok(s.to_owned()));
     }
     if inline {
-        read_endpoints(&mut table, &mut attribute, &mut layer, 0..0);
+        read_endpoints(&mut table, &mut attribute, &mut layer, Some(0..0));
     } else {
         // A target's address is in connections.toml; a second one here would be a
         // second source of truth (to dial elsewhere at run time, use `builder()`).
@@ -161,33 +210,32 @@ pub fn resolve_client(request: &ClientRequest<'_>) -> Result<ResolvedTarget, Vec
     );
     let file = ConnectionsFile::read(&mut file_reader);
     let mut problems = Vec::new();
-    let target = match request.target {
+    let (target, top) = match target_name.as_deref() {
         Some(name) => match file.targets.iter().find(|t| t.name == name) {
-            Some(target) => {
-                let mut target = target.clone();
-                target.layer.overlay(&layer);
-                Some(target)
-            }
+            Some(target) => (Some(target.clone()), Some(layer)),
             None => {
-                let names: Vec<&str> = file.targets.iter().map(|t| t.name.as_str()).collect();
-                let help = if names.is_empty() {
-                    "it declares no target".to_owned()
-                } else {
-                    unknown_name_help(name, names.iter().copied())
-                };
                 problems.push(ClientProblem::UnknownTarget {
-                    message: format!("no target `{name}` in {}; {help}", file_reader.file.name()),
+                    message: unknown_target_message(
+                        name,
+                        request.target.is_none().then_some(request.name),
+                        &file,
+                        file_reader.file.name(),
+                    ),
                 });
-                None
+                (None, None)
             }
         },
-        None => Some(TargetTable {
-            name: request.name.to_owned(),
-            span: 0..0,
-            layer,
-            methods: Vec::new(),
-            has_errors: false,
-        }),
+        None => (
+            Some(TargetTable {
+                name: request.name.to_owned(),
+                span: 0..0,
+                layer,
+                methods: Vec::new(),
+                profiles: Vec::new(),
+                has_errors: false,
+            }),
+            None,
+        ),
     };
     let resolved = if attribute.diagnostics.has_errors() || file_reader.diagnostics.has_errors() {
         None
@@ -195,7 +243,7 @@ pub fn resolve_client(request: &ClientRequest<'_>) -> Result<ResolvedTarget, Vec
         target.and_then(|target| {
             // Problems of the resolution land in the file's reader, placed in the file
             // or in the arguments.
-            resolve_target(&file, &target, &mut file_reader)
+            resolve_with_profiles(&file, &target, top.as_ref(), &mut file_reader)
         })
     };
     let all = attribute

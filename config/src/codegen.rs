@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::model::{
     BackoffConfig, ConnectionConfig, HealthCheckConfig, Http2Config, IdentityConfig,
-    IdentitySource, KeepaliveConfig, MessageSizeLimits, PoolConfig, ServerAuthorization,
+    IdentitySource, KeepaliveConfig, MessageSizeLimits, PoolConfig, Profile, ServerAuthorization,
     TargetConfig,
 };
 use crate::preset::Preset;
@@ -136,6 +136,16 @@ impl ToRust for TargetConfig {
             self.pool.to_rust(),
             option(self.health_check.as_ref()),
             self.service_config.to_rust(),
+        )
+    }
+}
+
+impl ToRust for Profile {
+    fn to_rust(&self) -> String {
+        format!(
+            "{M}::Profile {{ name: {}, config: {} }}",
+            cow_str(&self.name),
+            self.config.to_rust()
         )
     }
 }

@@ -52,6 +52,7 @@ mod client;
 pub mod codegen;
 pub mod diagnostic;
 mod file;
+pub mod in_force;
 mod layer;
 pub mod model;
 pub mod preset;
@@ -62,7 +63,8 @@ pub mod service_config;
 pub mod value;
 
 pub use client::{
-    ArgumentValue, ClientArgument, ClientProblem, ClientRequest, argument_key, resolve_client,
+    ArgumentValue, ClientArgument, ClientProblem, ClientRequest, argument_key, implied_target,
+    resolve_client,
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::TargetConfig;
@@ -107,7 +109,7 @@ pub fn check_str(name: impl Into<String>, text: impl Into<String>) -> Checked {
         .targets
         .iter()
         .filter(|target| !target.has_errors && !file.has_shared_errors)
-        .filter_map(|target| resolve::resolve_target(&file, target, &mut reader))
+        .filter_map(|target| resolve::resolve_with_profiles(&file, target, None, &mut reader))
         .collect();
     let mut diagnostics = reader.diagnostics;
     diagnostics.sort();

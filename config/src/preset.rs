@@ -96,7 +96,7 @@ impl Preset {
             })
     }
 
-    /// The values of DESIGN.md section 3 (from the reference document).
+    /// The values of docs/design.md section 3 (from the reference document).
     pub const fn values(self) -> PresetValues {
         match self {
             Preset::Production => PresetValues {
@@ -291,7 +291,7 @@ pub(crate) fn built_in_layer() -> Layer {
 mod tests {
     use super::*;
 
-    /// DESIGN.md section 3, one row per setting, one column per preset
+    /// docs/design.md section 3, one row per setting, one column per preset
     /// (production, development, high_throughput).
     #[test]
     fn presets_match_the_design_table() {

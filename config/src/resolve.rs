@@ -1,13 +1,13 @@
 //! Stacks the layers of a target (built-in default < preset < `[defaults]` < target) into
 //! a [`TargetConfig`], checks the rules that tie several values together, emits the
-//! warnings of DESIGN.md section 4, and lists where every value came from.
+//! warnings of docs/design.md section 4, and lists where every value came from.
 
 use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Duration;
 
 use crate::diagnostic::{Diagnostic, SourceSpan};
-use crate::file::{ConnectionsFile, Reader, TargetTable};
+use crate::file::{ConnectionsFile, ProfileTable, Reader, TargetTable};
 use crate::layer::{Layer, PolicyKind};
 use crate::model::{
     BackoffConfig, ConnectionConfig, HealthCheckConfig, Http2Config, IdentityConfig,
@@ -36,6 +36,20 @@ pub struct ResolvedTarget {
     /// The target's method tables and where each name is written, for checks against
     /// the protos.
     pub methods: Vec<(String, SourceSpan)>,
+    /// The profile this is the resolution of; `None` for the target's own settings.
+    pub profile: Option<String>,
+    /// The target in each profile the file declares (`[defaults.profiles.P]` or any
+    /// `[targets.T.profiles.P]`), in the order first written; empty in a profile.
+    pub profiles: Vec<ResolvedTarget>,
+}
+
+impl ResolvedTarget {
+    /// The resolution in a profile, by name.
+    pub fn profile(&self, name: &str) -> Option<&ResolvedTarget> {
+        self.profiles
+            .iter()
+            .find(|p| p.profile.as_deref() == Some(name))
+    }
 }
 
 /// The value of a setting the built-in layer always sets.
@@ -79,27 +93,106 @@ fn origin<T>(setting: &Option<Sourced<T>>) -> Option<&Origin> {
     setting.as_ref().map(|s| &s.origin)
 }
 
-/// Resolves one target of a file; problems go to `reader`, `None` when there were errors.
+/// The layers a target is resolved from, lowest first: `[defaults]`, the target, then,
+/// in a profile, `[defaults.profiles.P]` and `[targets.T.profiles.P]`, and last the
+/// arguments of an attribute. A profile sits above the target because it says how this
+/// environment differs from the target's usual settings.
+fn user_layers<'a>(
+    file: &'a ConnectionsFile,
+    target: &'a TargetTable,
+    profile: Option<&str>,
+    top: Option<&'a Layer>,
+) -> Vec<&'a Layer> {
+    let mut layers = vec![&file.defaults, &target.layer];
+    if let Some(name) = profile {
+        let of = |profiles: &'a [ProfileTable]| profiles.iter().find(|p| p.name == name);
+        layers.extend(of(&file.default_profiles).map(|p| &p.layer));
+        layers.extend(of(&target.profiles).map(|p| &p.layer));
+    }
+    layers.extend(top);
+    layers
+}
+
+/// Resolves a target and each profile the file declares; problems go to `reader`, `None`
+/// when there were errors (in the target or in any of its profiles).
+pub(crate) fn resolve_with_profiles(
+    file: &ConnectionsFile,
+    target: &TargetTable,
+    top: Option<&Layer>,
+    reader: &mut Reader,
+) -> Option<ResolvedTarget> {
+    let base = resolve_target(file, target, None, top, reader);
+    let mut profiles = Vec::new();
+    let mut failed = false;
+    for name in file.profile_names() {
+        // A profile repeats what its target says, so what the target's resolution
+        // already reported at a place is not said again for each profile.
+        let mut scratch = Reader {
+            file: reader.file.clone(),
+            diagnostics: Default::default(),
+        };
+        let resolved = resolve_target(file, target, Some(&name), top, &mut scratch);
+        for diagnostic in scratch.diagnostics {
+            let said = reader
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == diagnostic.severity && d.span == diagnostic.span);
+            if !said {
+                let span = diagnostic.span.clone();
+                match span {
+                    Some(span) => reader.push_at(diagnostic, span),
+                    None => reader.diagnostics.push(diagnostic),
+                }
+            }
+        }
+        match resolved {
+            Some(resolved) => profiles.push(resolved),
+            None => failed = true,
+        }
+    }
+    let mut base = base?;
+    if failed {
+        return None;
+    }
+    base.profiles = profiles;
+    Some(base)
+}
+
+/// Resolves one target of a file, in one profile (`None`: the target's own settings);
+/// problems go to `reader`, `None` when there were errors.
 pub(crate) fn resolve_target(
     file: &ConnectionsFile,
     target: &TargetTable,
+    profile: Option<&str>,
+    top: Option<&Layer>,
     reader: &mut Reader,
 ) -> Option<ResolvedTarget> {
-    let preset = target
-        .layer
-        .preset
-        .as_ref()
-        .or(file.defaults.preset.as_ref())
+    let layers = user_layers(file, target, profile, top);
+    let preset = layers
+        .iter()
+        .rev()
+        .find_map(|l| l.preset.as_ref())
         .map_or(Preset::Production, |p| p.value);
     let mut eff = built_in_layer();
     eff.overlay(&preset.layer());
-    eff.overlay(&file.defaults);
-    eff.overlay(&target.layer);
+    for layer in &layers {
+        eff.overlay(layer);
+    }
 
+    let profile_span = profile.and_then(|name| {
+        target
+            .profiles
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.span.clone())
+    });
     let mut r = Resolver {
         reader,
         target_span: target.span.clone(),
-        target_name: target.name.clone(),
+        target_name: match profile {
+            Some(p) => format!("{}` in profile `{p}", target.name),
+            None => target.name.clone(),
+        },
         failed: false,
     };
     let endpoints = eff.endpoints.as_ref().map(|e| e.value.clone());
@@ -107,7 +200,9 @@ pub(crate) fn resolve_target(
     let connection = connection_config(&mut r, &eff);
     let pool = pool_config(&mut r, &mut eff);
     let (identity, server_authorization) = identity(&mut r, &mut eff, preset);
-    let service_config = service_config(&mut r, &eff, &file.defaults, target);
+    // Above the target, only layers that are not the target's own table.
+    let upper = &layers[2..];
+    let service_config = service_config(&mut r, &eff, &layers[..2], upper, target);
     let config = TargetConfig {
         name: Cow::Owned(target.name.clone()),
         service: eff.service.as_ref().map(|s| Cow::Owned(s.value.clone())),
@@ -127,13 +222,17 @@ pub(crate) fn resolve_target(
     }
     Some(ResolvedTarget {
         config,
+        profile: profile.map(str::to_owned),
         provenance: provenance(&eff, target),
-        name_span: r.reader.span(target.span.clone()),
+        name_span: r
+            .reader
+            .span(profile_span.unwrap_or_else(|| target.span.clone())),
         methods: target
             .methods
             .iter()
             .map(|m| (m.name.clone(), r.reader.span(m.span.clone())))
             .collect(),
+        profiles: Vec::new(),
     })
 }
 
@@ -364,11 +463,18 @@ fn identity(
 fn service_config(
     r: &mut Resolver<'_>,
     eff: &Layer,
-    defaults: &Layer,
+    below: &[&Layer],
+    upper: &[&Layer],
     target: &TargetTable,
 ) -> Option<ServiceConfig> {
     if let Some(raw) = &target.layer.service_config {
-        warn_ignored_defaults(r, defaults, &raw.origin);
+        warn_ignored_defaults(r, below[0], &raw.origin);
+        for layer in upper {
+            reject_call_policy_over_raw(r, layer);
+        }
+        if r.failed {
+            return None;
+        }
         return Some(raw.value.clone());
     }
     let service = eff.service.as_ref().map(|s| s.value.clone());
@@ -407,6 +513,35 @@ fn service_config(
         method_configs: Cow::Owned(method_configs.into_iter().collect::<Option<Vec<_>>>()?),
         retry_throttling: value(&eff.retry_throttling),
     })
+}
+
+/// Call settings above a raw `service_config` (a profile's, an attribute's) would be
+/// dropped: an error at each, as for the target's own table.
+fn reject_call_policy_over_raw(r: &mut Resolver<'_>, layer: &Layer) {
+    let written = [
+        ("timeout", origin(&layer.timeout)),
+        ("wait_for_ready", origin(&layer.wait_for_ready)),
+        ("retry", origin(&layer.policy)),
+        ("retry", origin(&layer.retry_max_attempts)),
+        ("retry", origin(&layer.retry_codes)),
+        ("hedging", origin(&layer.hedging_max_attempts)),
+        ("retry_throttling", origin(&layer.retry_throttling)),
+    ];
+    for (key, at) in written {
+        if let Some(at) = at.filter(|o| o.is_written()).cloned() {
+            r.error(
+                Diagnostic::error(format!(
+                    "target `{}` has a raw `service_config`, which `{key}` here would not change",
+                    r.target_name
+                ))
+                .with_label("ignored under a raw service config")
+                .with_help(format!(
+                    "`service_config` replaces every call policy: put `{key}` in the JSON, or drop `service_config`"
+                )),
+                Some(&at),
+            );
+        }
+    }
 }
 
 /// A raw `service_config` replaces every call policy, so call settings of `[defaults]`

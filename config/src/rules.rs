@@ -1,4 +1,4 @@
-//! The rules a connection setting's value must follow (DESIGN.md section 4), one function
+//! The rules a connection setting's value must follow (docs/design.md section 4), one function
 //! per rule, shared by the `connections.toml` reader and by settings given in code (the
 //! runtime's `ChannelBuilder::connection`): the same rule and the same words, wherever a
 //! value comes from. [`ConnectionConfig::problems`] checks a whole configuration.

@@ -1,4 +1,4 @@
-//! DESIGN.md section 4, rule by rule: each rule has a case it rejects (with the place and
+//! docs/design.md section 4, rule by rule: each rule has a case it rejects (with the place and
 //! the message asserted) and a case at its edge that passes.
 
 use ephemos_config::{Checked, check_str};

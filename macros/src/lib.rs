@@ -10,7 +10,9 @@
 //! Generated code names only `::ephemos::...` paths.
 
 mod arguments;
+mod emit;
 mod expand;
+mod shape;
 
 use proc_macro::TokenStream;
 

@@ -41,7 +41,7 @@
 //! given in code are checked with the file's rules. SPIFFE mTLS comes from [`identity`]
 //! (SVID sources: Workload API, files, an in-process dev CA) and [`server`] gives tonic
 //! servers the same mTLS. A6 retry policies, pooling and telemetry are still to come (see
-//! the project's DESIGN.md); until then a baked retry policy is not applied.
+//! docs/design.md); until then a baked retry policy is not applied.
 //!
 //! ## The model
 //!
@@ -83,8 +83,8 @@ mod subchannel;
 mod testing;
 
 pub use channel::{
-    BuildError, Channel, ChannelBuilder, ChannelStats, ConnectionStats, ResponseBody,
-    ResponseFuture, StateWatcher,
+    BakedTarget, BuildError, Channel, ChannelBuilder, ChannelStats, ConnectionStats,
+    PROFILE_VARIABLE, ResponseBody, ResponseFuture, StateWatcher,
 };
 pub use ephemos_config::model::{ConnectionConfig, TargetConfig};
 pub use ephemos_config::value::Address;
@@ -95,9 +95,13 @@ pub use state::ConnectivityState;
 pub use ephemos_config as config;
 
 /// `#[ephemos::client(...)]`: bakes a client's configuration, from `connections.toml`
-/// and the attribute's arguments, into the binary. On `pub struct Payments(PaymentsClient<ephemos::Channel>);`
-/// it adds `TARGET`, `CONFIG`, `SERVICE_CONFIG_JSON`, `connect()`, `connect_lazy()`,
-/// `builder()`, `channel()`, `Clone` and `Deref` to the tonic client.
+/// (the target named by `target = "..."`, else by the struct's name in snake case) and
+/// the attribute's arguments, into the binary, with every profile of the file. On
+/// `pub struct Payments(PaymentsClient<ephemos::Channel>);`, kept as written, it adds
+/// `TARGET`, `CONFIG`, `PROFILES`, `BAKED`, `SERVICE_CONFIG_JSON`, `connect()`,
+/// `connect_lazy()`, `builder()`, `builder_for_profile()`, `from_channel()`, and `Deref`
+/// to the tonic client; with a second field of type `ephemos::Channel`, `channel()`.
+/// docs/design.md section 1 has the details.
 pub use ephemos_macros::client;
 /// The same attribute, under the name the project's documents use.
 pub use ephemos_macros::client as ephemos_client;
@@ -111,4 +115,35 @@ pub enum ClientError {
     /// It did not connect.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+}
+
+/// The crates generated code names (`ephemos-build` points prost's, tonic's and the
+/// codec's paths here), so a user's crate needs no direct dependency on them. Not an
+/// API: its contents follow ephemos-build.
+#[doc(hidden)]
+pub mod __private {
+    pub use ::prost;
+    pub use ::prost_types;
+    pub use ::tonic;
+    pub use ::tonic_prost;
+}
+
+/// The code `ephemos-build` generated for a proto package:
+/// `mod pb { ephemos::include_proto!("payments.v1"); }`. Like `tonic::include_proto!`,
+/// but the code names tonic and prost through ephemos.
+#[macro_export]
+macro_rules! include_proto {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
+
+/// The clients `ephemos_build::configure().generate_clients(true)` wrote: one
+/// `#[ephemos::client]` struct per target whose `service` is in the protos (target
+/// `order_history` is `OrderHistory`), and the protos' code in a `proto` module.
+#[macro_export]
+macro_rules! include_clients {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/ephemos_clients.rs"));
+    };
 }

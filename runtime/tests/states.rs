@@ -92,7 +92,6 @@ async fn wait_for_ready_waits_for_the_server_and_deadlines_bound_the_wait() {
     );
     assert!(!config.diagnostics.has_errors(), "{:?}", config.diagnostics);
     let channel = Channel::from_target(&config.target("echo").unwrap().config)
-        .unwrap()
         .connect_lazy()
         .unwrap();
     let mut client = client(&channel);

@@ -1,6 +1,7 @@
 //! Reads `connections.toml` into layers of settings, one per table, every problem
 //! reported with its `file:line:column`.
 
+mod profiles;
 mod settings;
 mod table;
 
@@ -22,6 +23,8 @@ use table::Field;
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionsFile {
     pub(crate) defaults: Layer,
+    /// `[defaults.profiles.NAME]`: settings of every target in that profile.
+    pub(crate) default_profiles: Vec<ProfileTable>,
     /// Whether the file has syntax errors or errors in `[defaults]`: then no target is
     /// resolved (each would repeat them).
     pub(crate) has_shared_errors: bool,
@@ -36,9 +39,37 @@ pub(crate) struct TargetTable {
     pub(crate) span: Range<usize>,
     pub(crate) layer: Layer,
     pub(crate) methods: Vec<MethodTable>,
+    /// `[targets.NAME.profiles.PROFILE]` tables.
+    pub(crate) profiles: Vec<ProfileTable>,
     /// Whether reading the table found errors: such a target is not resolved, so its
     /// errors are not followed by confusing ones about the values left in their place.
     pub(crate) has_errors: bool,
+}
+
+/// One `profiles.NAME` table, of `[defaults]` or of a target.
+#[derive(Debug, Clone)]
+pub(crate) struct ProfileTable {
+    pub(crate) name: String,
+    /// Where the profile's name is written.
+    pub(crate) span: Range<usize>,
+    pub(crate) layer: Layer,
+}
+
+impl ConnectionsFile {
+    /// Every profile the file declares, in the order first written ([defaults] first).
+    pub(crate) fn profile_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let all = self
+            .default_profiles
+            .iter()
+            .chain(self.targets.iter().flat_map(|t| &t.profiles));
+        for profile in all {
+            if !names.contains(&profile.name) {
+                names.push(profile.name.clone());
+            }
+        }
+        names
+    }
 }
 
 /// One `[targets.NAME.methods.METHOD]` table.
@@ -68,11 +99,15 @@ impl ConnectionsFile {
         // the targets it reads are still checked.
         let errors_before_defaults = reader.diagnostics.errors().count();
         let mut defaults = Layer::default();
+        let mut default_profiles = Vec::new();
         if let Some(f) = top.get("defaults")
             && let Some(mut t) = reader.table(&f, "a [defaults] table")
         {
             read_connection_settings(&mut t, reader, &mut defaults);
             read_call_settings(&mut t, reader, &mut defaults);
+            if let Some(p) = t.get("profiles") {
+                default_profiles = profiles::read_profiles(reader, &p, profiles::Owner::Defaults);
+            }
             for key in [
                 "service",
                 "address",
@@ -120,6 +155,7 @@ impl ConnectionsFile {
         }
         ConnectionsFile {
             defaults,
+            default_profiles,
             has_shared_errors,
             targets,
         }
@@ -192,7 +228,7 @@ fn read_target(
                 })
         });
     }
-    read_endpoints(&mut t, reader, &mut layer, name_span.clone());
+    read_endpoints(&mut t, reader, &mut layer, Some(name_span.clone()));
     read_connection_settings(&mut t, reader, &mut layer);
     read_call_settings(&mut t, reader, &mut layer);
     let mut methods = Vec::new();
@@ -231,21 +267,28 @@ fn read_target(
     if let Some(f) = t.get("service_config") {
         read_raw_service_config(reader, &f, &mut layer, &t, !methods.is_empty());
     }
+    let profiles = match t.get("profiles") {
+        Some(f) => profiles::read_profiles(reader, &f, profiles::Owner::Target),
+        None => Vec::new(),
+    };
     t.finish(reader);
     Some(TargetTable {
         name: name.to_owned(),
         span: name_span,
         layer,
         methods,
+        profiles,
         has_errors: false,
     })
 }
 
+/// `address` or `endpoints`; with `required` (the span of what needs one), one of them
+/// must be written.
 pub(crate) fn read_endpoints(
     t: &mut Table<'_, '_>,
     reader: &mut Reader,
     layer: &mut Layer,
-    target_span: Range<usize>,
+    required: Option<Range<usize>>,
 ) {
     let address = t.get("address");
     let endpoints = t.get("endpoints");
@@ -268,12 +311,16 @@ pub(crate) fn read_endpoints(
                 .with_help("use `address` for one server or `endpoints` for several, not both"),
             e.span(),
         ),
-        (None, None) => reader.push(
-            Diagnostic::error(format!("{} has no `address`", t.name()))
-                .with_label("this target")
-                .with_help("add address = \"host:port\" (or endpoints = [...])"),
-            target_span,
-        ),
+        (None, None) => {
+            if let Some(target_span) = required {
+                reader.push(
+                    Diagnostic::error(format!("{} has no `address`", t.name()))
+                        .with_label("this target")
+                        .with_help("add address = \"host:port\" (or endpoints = [...])"),
+                    target_span,
+                );
+            }
+        }
         _ => layer.endpoints = from_address.or(from_endpoints),
     }
 }

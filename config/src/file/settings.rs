@@ -1,5 +1,5 @@
 //! Reads the settings a `[defaults]`, `[targets.NAME]` or `[targets.NAME.methods.M]`
-//! table may hold into a [`Layer`], checking each value's own rules (DESIGN.md section 4).
+//! table may hold into a [`Layer`], checking each value's own rules (docs/design.md section 4).
 //! Rules that tie several values together are checked after layering, in `resolve`.
 
 use std::borrow::Cow;

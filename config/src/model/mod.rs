@@ -45,3 +45,13 @@ pub struct TargetConfig {
     /// Per-method timeouts, retry and hedging policies, retry throttling.
     pub service_config: ServiceConfig,
 }
+
+/// A target's settings in one profile (`[targets.T.profiles.P]`, `[defaults.profiles.P]`),
+/// baked beside its own settings; `EPHEMOS_PROFILE` picks one at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// The profile's name.
+    pub name: Cow<'static, str>,
+    /// The target's settings in that profile.
+    pub config: TargetConfig,
+}

@@ -11,16 +11,24 @@ use tonic::{Request, Response, Status};
 
 #[allow(unreachable_pub, clippy::all)]
 mod pb {
-    tonic::include_proto!("greeter.v1");
+    // The generated code names tonic and prost through ephemos: no dependency on them
+    // for the client (this example also runs a tonic server, so it depends on tonic).
+    ephemos::include_proto!("greeter.v1");
 }
 
 use pb::greeter_server::{Greeter as GreeterService, GreeterServer};
 use pb::{HelloReply, HelloRequest};
 
-/// The client: everything about it comes from `connections.toml`, checked when this
-/// crate compiled, and is baked into `Greeter::CONFIG`.
-#[ephemos::client(target = "greeter")]
-struct Greeter(pb::greeter_client::GreeterClient<ephemos::Channel>);
+/// The client: everything about it comes from `connections.toml` (target `greeter`, the
+/// struct's name in snake case), checked when this crate compiled, and is baked into
+/// `Greeter::CONFIG`. The second field keeps the channel, for `greeter.channel()`.
+#[ephemos::client]
+// The build warns that the baked retry policy is not in force yet; this acknowledges it.
+#[allow(deprecated)]
+struct Greeter(
+    pb::greeter_client::GreeterClient<ephemos::Channel>,
+    ephemos::Channel,
+);
 
 /// A server that answers UNAVAILABLE to every third call, so failures show.
 struct Flaky {

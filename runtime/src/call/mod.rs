@@ -1,4 +1,4 @@
-//! The contracts between the runtime's layers (DESIGN.md section 5): what the facade
+//! The contracts between the runtime's layers (docs/design.md section 5): what the facade
 //! puts in a request's extensions once per call ([`CallOptions`]), and what an attempt's
 //! outcome tells the retry layer ([`AttemptError`]).
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use ephemos_config::Preset;
-use ephemos_config::model::{ConnectionConfig, TargetConfig};
+use ephemos_config::model::{
+    ConnectionConfig, IdentityConfig, IdentitySource, ServerAuthorization, TargetConfig,
+};
 use ephemos_config::rules::{Floors, SettingProblem};
 use ephemos_config::service_config::ServiceConfig;
 use ephemos_config::value::Address;
@@ -43,6 +45,40 @@ pub enum BuildError {
         /// The target's name.
         target: String,
     },
+    /// No TLS, yet servers to accept are named: the rule could not be checked.
+    #[error(
+        "target `{target}` names servers to accept ({authorization}) but uses plaintext: \
+         give it a TLS identity, or accept any server"
+    )]
+    PlaintextAuthorization {
+        /// The target's name.
+        target: String,
+        /// The rule that cannot be checked without TLS.
+        authorization: String,
+    },
+    /// TLS without a rule for which servers to accept (a plaintext builder given an
+    /// identity): never a silent "accept any".
+    #[error(
+        "target `{target}` has a TLS identity but no rule for which servers to accept: \
+         call server_authorization(..) (ServerAuthorization::Any accepts any)"
+    )]
+    NoServerAuthorization {
+        /// The target's name.
+        target: String,
+    },
+    /// The profile asked for (`EPHEMOS_PROFILE`, or in code) was not baked into the client.
+    #[error(
+        "target `{target}`: no profile `{profile}` was baked into this client; {}",
+        known_profiles(known)
+    )]
+    UnknownProfile {
+        /// The target's name.
+        target: String,
+        /// The profile asked for.
+        profile: String,
+        /// The profiles baked, from `connections.toml` when the crate was compiled.
+        known: Vec<String>,
+    },
     /// Settings given in code break the rules `connections.toml` is held to.
     #[error("target `{target}`: invalid settings: {}", list(problems))]
     Settings {
@@ -51,6 +87,16 @@ pub enum BuildError {
         /// Every rule broken, in the file's words.
         problems: Vec<SettingProblem>,
     },
+}
+
+fn known_profiles(known: &[String]) -> String {
+    let unset = "unset EPHEMOS_PROFILE for the target's own settings";
+    if known.is_empty() {
+        format!("connections.toml declares no profile: {unset}")
+    } else {
+        let names: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+        format!("baked: {} (or {unset})", names.join(", "))
+    }
 }
 
 fn list(problems: &[SettingProblem]) -> String {
@@ -68,9 +114,22 @@ pub struct ChannelBuilder {
     endpoints: Vec<Address>,
     connection: ConnectionConfig,
     service_config: ServiceConfig,
-    /// `None` is plaintext, which only [`Channel::plaintext`] (or a configuration saying
-    /// `identity = "plaintext"`) can choose.
-    tls: Option<Arc<TlsSettings>>,
+    identity: IdentityChoice,
+    /// `None` until said: [`Channel::plaintext`] names none, and TLS without one is an
+    /// error, never a silent "accept any server".
+    authorization: Option<ServerAuthorization>,
+}
+
+/// Where the channel's identity comes from. Plaintext only when chosen: by
+/// [`Channel::plaintext`] or a configuration saying `identity = "plaintext"`.
+#[derive(Debug, Clone)]
+enum IdentityChoice {
+    /// From a configuration: set up when the channel is created, so an override given
+    /// in code replaces it before any file is read or agent asked.
+    Config(IdentityConfig),
+    /// Made in code.
+    Made(Identity),
+    Plaintext,
 }
 
 impl ChannelBuilder {
@@ -78,39 +137,58 @@ impl ChannelBuilder {
         let target = endpoints
             .first()
             .map_or_else(String::new, ToString::to_string);
+        let (identity, authorization) = match tls {
+            Some(tls) => (IdentityChoice::Made(tls.identity), Some(tls.authorization)),
+            None => (IdentityChoice::Plaintext, None),
+        };
         Self {
             target,
             endpoints,
             connection: Preset::Production.connection_config(),
             service_config: ServiceConfig::default(),
-            tls: tls.map(Arc::new),
+            identity,
+            authorization,
         }
     }
 
-    pub(super) fn from_target(config: &TargetConfig) -> Result<Self, BuildError> {
-        let identity =
-            Identity::from_config(&config.identity).map_err(|error| BuildError::Identity {
-                target: config.name.to_string(),
-                error,
-            })?;
-        let tls = identity.map(|identity| {
-            Arc::new(TlsSettings {
-                identity,
-                authorization: config.server_authorization.clone(),
-            })
-        });
-        if config.endpoints.is_empty() {
-            return Err(BuildError::NoEndpoints {
-                target: config.name.to_string(),
-            });
-        }
-        Ok(Self {
+    pub(super) fn from_target(config: &TargetConfig) -> Self {
+        Self {
             target: config.name.to_string(),
             endpoints: config.endpoints.to_vec(),
             connection: config.connection,
             service_config: config.service_config.clone(),
-            tls,
-        })
+            identity: IdentityChoice::Config(config.identity.clone()),
+            authorization: Some(config.server_authorization.clone()),
+        }
+    }
+
+    /// Presents this identity instead of the configured one (an [`Identity`] made in
+    /// code: `Identity::files(..)` with the deployment's paths, a Workload API socket
+    /// found at run time). The server authorization stays as configured.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = IdentityChoice::Made(identity);
+        self
+    }
+
+    /// Takes the identity from this source instead of the configured one, keeping the
+    /// configured trust domain: `IdentitySource::Files { .. }` with the paths the
+    /// deployment mounts, say. Set up when the channel is created.
+    pub fn identity_source(mut self, source: IdentitySource) -> Self {
+        let trust_domain = match &self.identity {
+            IdentityChoice::Config(config) => config.trust_domain.clone(),
+            _ => None,
+        };
+        self.identity = IdentityChoice::Config(IdentityConfig {
+            source,
+            trust_domain,
+        });
+        self
+    }
+
+    /// Accepts the servers this rule allows instead of the configured rule.
+    pub fn server_authorization(mut self, authorization: ServerAuthorization) -> Self {
+        self.authorization = Some(authorization);
+        self
     }
 
     /// The name used in messages and logs (the target's name in `connections.toml`).
@@ -119,7 +197,7 @@ impl ChannelBuilder {
         self
     }
 
-    /// Connects to these endpoints (one connection each) instead of the one address.
+    /// Connects to these endpoints (one connection each) instead of the configured ones.
     pub fn endpoints(mut self, endpoints: impl IntoIterator<Item = Address>) -> Self {
         self.endpoints = endpoints.into_iter().collect();
         self
@@ -140,7 +218,8 @@ impl ChannelBuilder {
 
     /// Creates the channel without any I/O: the first call (or [`Channel::connect`])
     /// connects. Fails when a setting given in code breaks a rule of `connections.toml`
-    /// (the same words), or there is no endpoint.
+    /// (the same words), there is no endpoint, the identity cannot be set up, or a
+    /// plaintext channel is told which servers to accept.
     pub fn connect_lazy(self) -> Result<Channel, BuildError> {
         let problems = self.connection.problems(&FLOORS);
         if !problems.is_empty() {
@@ -154,6 +233,34 @@ impl ChannelBuilder {
                 target: self.target,
             });
         }
+        let identity = match self.identity {
+            IdentityChoice::Config(config) => {
+                Identity::from_config(&config).map_err(|error| BuildError::Identity {
+                    target: self.target.clone(),
+                    error,
+                })?
+            }
+            IdentityChoice::Made(identity) => Some(identity),
+            IdentityChoice::Plaintext => None,
+        };
+        let tls = match (identity, self.authorization) {
+            (Some(identity), Some(authorization)) => Some(Arc::new(TlsSettings {
+                identity,
+                authorization,
+            })),
+            (Some(_), None) => {
+                return Err(BuildError::NoServerAuthorization {
+                    target: self.target,
+                });
+            }
+            (None, Some(authorization)) if authorization != ServerAuthorization::Any => {
+                return Err(BuildError::PlaintextAuthorization {
+                    target: self.target,
+                    authorization: authorization.to_string(),
+                });
+            }
+            (None, _) => None,
+        };
         let authority = self
             .endpoints
             .first()
@@ -165,7 +272,7 @@ impl ChannelBuilder {
             &self.endpoints,
             self.connection,
             &self.service_config,
-            self.tls,
+            tls,
         ))
     }
 

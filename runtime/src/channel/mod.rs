@@ -12,6 +12,7 @@
 //! - [`method_policy`]: per-method timeout and wait-for-ready.
 //! - [`watcher`], [`stats`]: state, and a snapshot of the channel.
 
+mod baked;
 mod body;
 mod builder;
 mod future;
@@ -19,6 +20,7 @@ mod method_policy;
 mod stats;
 mod watcher;
 
+pub use baked::{BakedTarget, PROFILE_VARIABLE};
 pub use body::ResponseBody;
 pub use builder::{BuildError, ChannelBuilder};
 pub use future::ResponseFuture;
@@ -117,7 +119,7 @@ impl Channel {
     }
 
     /// A builder with everything a resolved target of `connections.toml` says.
-    pub fn from_target(config: &TargetConfig) -> Result<ChannelBuilder, BuildError> {
+    pub fn from_target(config: &TargetConfig) -> ChannelBuilder {
         ChannelBuilder::from_target(config)
     }
 
@@ -153,6 +155,12 @@ impl Channel {
     /// The target's name, as used in messages.
     pub fn target(&self) -> &str {
         &self.facade.target
+    }
+
+    /// The largest response message the channel accepts, in bytes (its
+    /// `max_message_size.recv`); generated clients set tonic's decode limit to it.
+    pub fn max_recv_message_size(&self) -> usize {
+        self.facade.recv_limit as usize
     }
 
     /// The current connectivity state.

@@ -1,6 +1,6 @@
 //! The retry layer: it owns each call's request body and its replay buffer, sends the
 //! call's attempts through the layer below (the pool), and decides from each attempt's
-//! outcome whether to send it again (DESIGN.md section 5, "Retry").
+//! outcome whether to send it again (docs/design.md section 5, "Retry").
 //!
 //! Today it does gRFC A6's transparent retry (see [`future`]); the retry issue adds the
 //! baked retry and hedging policies on the same seams.

@@ -1,16 +1,25 @@
 //! Clients declared the way users declare them: `#[ephemos::client]` on a newtype over
-//! the tonic client that ephemos-build generated. The tests of this crate check what
-//! the attribute bakes and that the clients call real servers.
+//! the tonic client that ephemos-build generated, and clients ephemos-build generated
+//! itself. The tests of this crate check what the attribute bakes and that the clients
+//! call real servers.
+//!
+//! Every client here has settings not in force yet (the retry policy of its preset):
+//! `#[allow(deprecated)]` acknowledges the warning the attribute gives for them.
 
-/// The echo service's generated code.
+/// The echo service's generated code (named through `ephemos::__private`).
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod pb {
-    tonic::include_proto!("echo.v1");
+    ephemos::include_proto!("echo.v1");
 }
 
-/// A client of target `echo` of `connections.toml`.
+/// A client of target `echo` of `connections.toml`, keeping its channel.
 #[ephemos::client(target = "echo", config = "connections.toml")]
-pub struct Echo(pb::echo_client::EchoClient<ephemos::Channel>);
+#[allow(deprecated)]
+#[derive(Clone, Debug)]
+pub struct Echo(
+    pb::echo_client::EchoClient<ephemos::Channel>,
+    ephemos::Channel,
+);
 
 /// The same target, with arguments overriding the file.
 #[ephemos::client(
@@ -19,6 +28,7 @@ pub struct Echo(pb::echo_client::EchoClient<ephemos::Channel>);
     connect_timeout = "1s",
     pool_size = 2
 )]
+#[allow(deprecated)]
 pub struct TunedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
 
 /// A client with no file entry at all.
@@ -28,8 +38,21 @@ pub struct TunedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
     identity = "plaintext",
     service = "echo.v1.Echo"
 )]
+#[allow(deprecated)]
 pub struct InlineEcho(pb::echo_client::EchoClient<ephemos::Channel>);
 
 /// A client of target `small`: messages of at most 1 KiB.
 #[ephemos::client(target = "small", config = "connections.toml")]
+#[allow(deprecated)]
 pub struct SmallEcho(pb::echo_client::EchoClient<ephemos::Channel>);
+
+/// The brief's form: no `target`, so the target is `order_history`.
+#[ephemos::ephemos_client(connect_timeout = "4s")]
+#[allow(deprecated)]
+#[derive(Clone)]
+pub struct OrderHistory<T = ephemos::Channel>(pb::echo_client::EchoClient<T>);
+
+/// The clients ephemos-build generated, one per target (`Echo`, `Small`, `OrderHistory`).
+pub mod generated {
+    ephemos::include_clients!();
+}

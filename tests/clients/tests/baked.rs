@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use ephemos::config::model::ServerAuthorization;
 use ephemos::config::service_config::ServiceConfig;
-use ephemos::identity::Identity;
 use ephemos_clients_tests::pb::EchoRequest;
 use ephemos_clients_tests::{Echo, InlineEcho, TunedEcho};
+
+mod common;
 
 fn resolved(name: &str) -> ephemos::TargetConfig {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/connections.toml");
@@ -55,20 +55,7 @@ fn an_inline_client_needs_no_file_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_baked_client_calls_a_real_server_over_mtls() {
     // The server: dev identity `spiffe://example.org/echo`, as `server_id` expects.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let identity = Identity::dev(&"spiffe://example.org/echo".parse().unwrap()).unwrap();
-    let incoming = ephemos::server::incoming(listener, identity, ServerAuthorization::Any)
-        .await
-        .unwrap();
-    let service = ephemos_test_support::pb::echo_server::EchoServer::new(
-        ephemos_test_support::EchoService::named("mtls"),
-    );
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(incoming),
-    );
+    let addr = common::mtls_server("spiffe://example.org/echo").await;
 
     // The baked settings, at the test server's address.
     let channel = Echo::builder()

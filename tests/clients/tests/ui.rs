@@ -12,5 +12,10 @@ fn ui() {
     cases.compile_fail("tests/ui/toml_error.rs");
     cases.compile_fail("tests/ui/missing_toml.rs");
     cases.compile_fail("tests/ui/wrong_shape.rs");
+    cases.compile_fail("tests/ui/implied_target.rs");
+    cases.compile_fail("tests/ui/derive_deref.rs");
+    cases.compile_fail("tests/ui/generic_without_default.rs");
+    cases.compile_fail("tests/ui/not_in_force.rs");
+    cases.compile_fail("tests/ui/profile_error.rs");
     cases.pass("tests/ui/pass_*.rs");
 }

@@ -1,0 +1,143 @@
+//! Which resolved settings the runtime does not apply yet.
+//!
+//! A setting that validates must be a setting in force; where a layer of the runtime is
+//! still to come, the build says so instead of baking the value and ignoring it.
+//! `ephemos-build` prints each as a `cargo::warning`, `#[ephemos::client]` as a compiler
+//! warning on the struct, and `ephemos check` beside the target. The list shrinks as the
+//! retry, pool and health-checking layers land; a test of the runtime keeps it honest.
+
+use std::fmt;
+
+use crate::model::TargetConfig;
+use crate::service_config::CallPolicy;
+
+/// A setting the runtime does not apply yet, and what happens instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotInForce {
+    /// The setting as written (`pool.size = 10`).
+    pub setting: String,
+    /// What the channel does instead.
+    pub instead: &'static str,
+}
+
+impl fmt::Display for NotInForce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.setting, self.instead)
+    }
+}
+
+/// The settings of `config` that are not in force, in `connections.toml` order.
+pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
+    let mut out = Vec::new();
+    let pool = &config.pool;
+    if pool.size > 1 || pool.max_size > 1 {
+        out.push(NotInForce {
+            setting: format!("pool.size = {}, max_size = {}", pool.size, pool.max_size),
+            instead: "one connection per endpoint is opened",
+        });
+    }
+    if pool.warm {
+        out.push(NotInForce {
+            setting: "pool.warm = true".to_owned(),
+            instead: "connections open at the first call or connect()",
+        });
+    }
+    if let Some(n) = pool.max_streams_per_connection {
+        out.push(NotInForce {
+            setting: format!("pool.max_streams_per_connection = {n}"),
+            instead: "the pool does not grow",
+        });
+    }
+    if let Some(health) = &config.health_check {
+        out.push(NotInForce {
+            setting: format!("health_check = {:?}", &*health.service_name),
+            instead: "connections are used without health checks",
+        });
+    }
+    let mut retried = Vec::new();
+    let mut hedged = Vec::new();
+    for method in config.service_config.method_configs.iter() {
+        let names = method.names.iter().map(|n| n.path());
+        match &method.policy {
+            Some(CallPolicy::Retry(_)) => retried.extend(names),
+            Some(CallPolicy::Hedging(_)) => hedged.extend(names),
+            None => {}
+        }
+    }
+    if !retried.is_empty() {
+        out.push(NotInForce {
+            setting: format!("retry policy of {}", retried.join(", ")),
+            instead: "failed calls are not retried; only calls no server processed are sent again",
+        });
+    }
+    if !hedged.is_empty() {
+        out.push(NotInForce {
+            setting: format!("hedging policy of {}", hedged.join(", ")),
+            instead: "calls are not hedged",
+        });
+    }
+    if config.service_config.retry_throttling.is_some() {
+        out.push(NotInForce {
+            setting: "retry_throttling".to_owned(),
+            instead: "no throttling, as no call is retried",
+        });
+    }
+    out
+}
+
+/// One sentence for a target (and its profiles): what is set but not in force.
+pub fn not_in_force_message(config: &TargetConfig, profiles: &[&TargetConfig]) -> Option<String> {
+    let mut items: Vec<String> = Vec::new();
+    for config in std::iter::once(config).chain(profiles.iter().copied()) {
+        for item in not_in_force(config) {
+            let text = item.to_string();
+            if !items.contains(&text) {
+                items.push(text);
+            }
+        }
+    }
+    (!items.is_empty()).then(|| {
+        format!(
+            "target `{}`: set but not in force in this version of ephemos: {}",
+            config.name,
+            items.join("; ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check_str;
+
+    #[test]
+    fn each_preset_says_what_it_sets_that_is_not_applied() {
+        let checked = check_str(
+            "c.toml",
+            "[targets.a]\naddress = \"h:1\"\nserver_any = true\npreset = \"high_throughput\"\n\
+             health_check = true\n\
+             [targets.b]\naddress = \"h:1\"\nserver_any = true\nretry = false\n",
+        );
+        assert!(
+            !checked.diagnostics.has_errors(),
+            "{:?}",
+            checked.diagnostics
+        );
+        let a = not_in_force(&checked.target("a").unwrap().config);
+        let settings: Vec<&str> = a.iter().map(|n| n.setting.as_str()).collect();
+        assert_eq!(
+            settings,
+            [
+                "pool.size = 10, max_size = 10",
+                "health_check = \"\"",
+                "retry policy of *"
+            ]
+        );
+        // No retry, one connection, no health check: everything is in force.
+        assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);
+        assert_eq!(
+            not_in_force_message(&checked.target("b").unwrap().config, &[]),
+            None
+        );
+    }
+}
