@@ -213,3 +213,62 @@ fn a_missing_file_is_named() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read nope.toml"));
 }
+
+#[test]
+fn check_and_render_show_each_profile_and_what_is_not_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "connections.toml",
+        "[defaults]\ntrust_domain = \"example.org\"\n\
+         [targets.payments]\naddress = \"payments.internal:8443\"\npreset = \"high_throughput\"\n\
+         [targets.payments.profiles.development]\naddress = \"127.0.0.1:50051\"\nretry = false\n",
+    );
+    let output = ephemos(&["check"], dir.path());
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("  [profile development]\n"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("endpoints = [\"127.0.0.1:50051\"]")
+                && l.contains("connections.toml:7:11")),
+        "{text}"
+    );
+    assert!(
+        text.contains("# warning: target `payments`: set but not in force in this version of ephemos: pool.size = 10"),
+        "{text}"
+    );
+
+    let json: Value =
+        serde_json::from_slice(&ephemos(&["check", "--format", "json"], dir.path()).stdout)
+            .unwrap();
+    let profile = &json["targets"][0]["profiles"][0];
+    assert_eq!(profile["profile"], "development");
+    assert_eq!(
+        json["targets"][0]["not_in_force"].as_array().unwrap().len(),
+        2
+    );
+
+    let rendered = stdout(&ephemos(
+        &["render", "payments", "--profile", "development"],
+        dir.path(),
+    ));
+    assert!(rendered.contains("in profile `development`"), "{rendered}");
+    assert!(
+        !rendered.contains("retryPolicy"),
+        "the profile turns retry off: {rendered}"
+    );
+    let base = stdout(&ephemos(&["render", "payments"], dir.path()));
+    assert!(base.contains("retryPolicy"), "{base}");
+    assert!(
+        base.contains("# profiles (render with --profile NAME): development"),
+        "{base}"
+    );
+    let unknown = ephemos(&["render", "payments", "--profile", "stagin"], dir.path());
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("no profile `stagin`; the profiles are: development"),
+        "{unknown:?}"
+    );
+}
