@@ -54,32 +54,18 @@ pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
             instead: "connections are used without health checks",
         });
     }
-    let mut retried = Vec::new();
-    let mut hedged = Vec::new();
-    for method in config.service_config.method_configs.iter() {
-        let names = method.names.iter().map(|n| n.path());
-        match &method.policy {
-            Some(CallPolicy::Retry(_)) => retried.extend(names),
-            Some(CallPolicy::Hedging(_)) => hedged.extend(names),
-            None => {}
-        }
-    }
-    if !retried.is_empty() {
-        out.push(NotInForce {
-            setting: format!("retry policy of {}", retried.join(", ")),
-            instead: "failed calls are not retried; only calls no server processed are sent again",
-        });
-    }
+    // Retry policies and retry throttling are in force (the runtime's retry layer).
+    let hedged: Vec<String> = config
+        .service_config
+        .method_configs
+        .iter()
+        .filter(|m| matches!(m.policy, Some(CallPolicy::Hedging(_))))
+        .flat_map(|m| m.names.iter().map(|n| n.path()))
+        .collect();
     if !hedged.is_empty() {
         out.push(NotInForce {
             setting: format!("hedging policy of {}", hedged.join(", ")),
-            instead: "calls are not hedged",
-        });
-    }
-    if config.service_config.retry_throttling.is_some() {
-        out.push(NotInForce {
-            setting: "retry_throttling".to_owned(),
-            instead: "no throttling, as no call is retried",
+            instead: "calls are not hedged, nor retried",
         });
     }
     out
@@ -116,7 +102,9 @@ mod tests {
             "c.toml",
             "[targets.a]\naddress = \"h:1\"\nserver_any = true\npreset = \"high_throughput\"\n\
              health_check = true\n\
-             [targets.b]\naddress = \"h:1\"\nserver_any = true\nretry = false\n",
+             [targets.a.hedging]\nmax_attempts = 3\n\
+             [targets.b]\naddress = \"h:1\"\nserver_any = true\n\
+             retry_throttling = { max_tokens = 10, token_ratio = 0.1 }\n",
         );
         assert!(
             !checked.diagnostics.has_errors(),
@@ -130,10 +118,10 @@ mod tests {
             [
                 "pool.size = 10, max_size = 10",
                 "health_check = \"\"",
-                "retry policy of *"
+                "hedging policy of *"
             ]
         );
-        // No retry, one connection, no health check: everything is in force.
+        // A retry policy, throttling, one connection, no health check: all in force.
         assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);
         assert_eq!(
             not_in_force_message(&checked.target("b").unwrap().config, &[]),

@@ -4,7 +4,8 @@
 //! channel does not: gRPC connection backoff, connectivity states with
 //! [`Channel::wait_for_state_change`] (failure is sticky, gRFC A62), HTTP/2 keepalive per
 //! gRFC A8 (the channel doubles its interval after GOAWAY `too_many_pings`), idle timeout,
-//! GOAWAY draining, transparent retry of calls the server never processed (gRFC A6),
+//! GOAWAY draining, gRFC A6 retries (transparent retry of calls the server never
+//! processed, and each method's retry policy with throttling and server pushback),
 //! message-size limits in both directions, cancellation on the wire, SPIFFE mTLS, and
 //! failures reported with the right gRPC status code, whatever the server sends.
 //!
@@ -27,7 +28,7 @@
 //! ```text
 //! Channel        the facade, tower::Service<http::Request<tonic::body::Body>> (the T of any
 //!  │             tonic client): method policy, the call's deadline set once, response body
-//!  └ retry       owns the request body and its replay buffer; transparent retry (A6)
+//!  └ retry       owns the request body and its replay buffer; A6 retries
 //!    └ pool      the subchannels, the pick, in-flight calls per subchannel
 //!      └ subchannel  one HTTP/2 connection (hyper): state, backoff, keepalive, idle, GOAWAY
 //!        └ connector TCP or unix socket, SPIFFE mTLS (spiffe-rustls), the frame watch
@@ -40,8 +41,8 @@
 //! from `connections.toml`; [`Channel::from_target`] takes a resolved target, and settings
 //! given in code are checked with the file's rules. SPIFFE mTLS comes from [`identity`]
 //! (SVID sources: Workload API, files, an in-process dev CA) and [`server`] gives tonic
-//! servers the same mTLS. A6 retry policies, pooling and telemetry are still to come (see
-//! docs/design.md); until then a baked retry policy is not applied.
+//! servers the same mTLS. Hedging, pooling and telemetry are still to come (see
+//! docs/design.md); until then the build warns that such settings are not in force.
 //!
 //! ## The model
 //!

@@ -1,6 +1,7 @@
 //! What the facade decides once per call and the layers below only read: the deadline
 //! (an `Instant`, never re-derived, so a retry's attempt never gets a fresh timeout),
-//! wait-for-ready, and a connection the next attempt should avoid.
+//! wait-for-ready, the method's call policy, and a connection the next attempt should
+//! avoid.
 
 use http::Request;
 use tokio::time::Instant;
@@ -19,6 +20,9 @@ pub(crate) struct CallOptions {
     /// The connection that refused the previous attempt: the pool picks another one
     /// when there is one (gRFC A6 transparent retry).
     pub(crate) avoid: Option<SubchannelId>,
+    /// The method's call policy (retry or hedging), as an index into the channel's
+    /// policies; `None`: no policy, only transparent retries.
+    pub(crate) policy: Option<u16>,
 }
 
 impl CallOptions {

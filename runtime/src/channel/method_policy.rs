@@ -4,13 +4,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ephemos_config::service_config::ServiceConfig;
+use ephemos_config::service_config::{CallPolicy, ServiceConfig};
 
-/// The settings the channel itself applies to a call (retry comes with the retry layer).
+/// A method's settings: the facade applies the timeout and wait-for-ready, the retry
+/// layer the call policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct MethodPolicy {
     pub(crate) timeout: Option<Duration>,
     pub(crate) wait_for_ready: bool,
+    /// Index into [`MethodPolicies::call_policies`].
+    pub(crate) call_policy: Option<u16>,
 }
 
 /// Method policies by name.
@@ -19,15 +22,24 @@ pub(crate) struct MethodPolicies {
     by_name: HashMap<String, MethodPolicy>,
     /// The policy of every call when no entry names a service.
     only_default: Option<MethodPolicy>,
+    /// The retry and hedging policies the entries name, in order.
+    call_policies: Vec<CallPolicy>,
 }
 
 impl MethodPolicies {
     pub(crate) fn new(config: &ServiceConfig) -> Self {
         let mut by_name = HashMap::new();
+        let mut call_policies = Vec::new();
         for method_config in config.method_configs.iter() {
+            let call_policy = method_config.policy.as_ref().and_then(|p| {
+                let index = u16::try_from(call_policies.len()).ok()?;
+                call_policies.push(p.clone());
+                Some(index)
+            });
             let policy = MethodPolicy {
                 timeout: method_config.timeout,
                 wait_for_ready: method_config.wait_for_ready.unwrap_or(false),
+                call_policy,
             };
             for name in method_config.names.iter() {
                 let key = match &name.method {
@@ -46,7 +58,13 @@ impl MethodPolicies {
         Self {
             by_name,
             only_default,
+            call_policies,
         }
+    }
+
+    /// The call policies, indexed by [`MethodPolicy::call_policy`].
+    pub(crate) fn call_policies(&self) -> &[CallPolicy] {
+        &self.call_policies
     }
 
     /// The policy for a request path such as `/payments.v1.Payments/Charge`.
@@ -92,16 +110,20 @@ wait_for_ready = true
             policies.lookup("/p.v1.P/Charge"),
             MethodPolicy {
                 timeout: Some(s(2)),
-                wait_for_ready: true
+                wait_for_ready: true,
+                call_policy: Some(1),
             }
         );
         assert_eq!(
             policies.lookup("/p.v1.P/Other"),
             MethodPolicy {
                 timeout: Some(s(10)),
-                wait_for_ready: false
+                wait_for_ready: false,
+                call_policy: Some(0),
             }
         );
         assert_eq!(policies.lookup("/other.Svc/X"), MethodPolicy::default());
+        // The production preset's retry policy, for the service and for its method.
+        assert_eq!(policies.call_policies().len(), 2);
     }
 }

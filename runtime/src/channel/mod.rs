@@ -65,7 +65,9 @@ use method_policy::MethodPolicies;
 ///
 /// A call that never left the client, or that the server refused before processing it
 /// (its GOAWAY or RST_STREAM REFUSED_STREAM), is sent again (gRFC A6 transparent retry),
-/// its request replayed from a buffer of up to 256 KiB a call and 16 MiB a channel.
+/// its request replayed from a buffer of up to 256 KiB a call and 16 MiB a channel. A
+/// failed call is retried as its method's retry policy says (A6: retryable codes, backoff,
+/// server pushback, the channel's retry throttling), within the call's deadline.
 ///
 /// tonic's generated clients also limit decoded messages, to 4 MiB by default: for a
 /// larger receive limit, raise theirs too (`client.max_decoding_message_size(n)`).
@@ -132,8 +134,14 @@ impl Channel {
         tls: Option<Arc<TlsSettings>>,
     ) -> Channel {
         let pool = Pool::new(target.clone(), endpoints, connection, tls);
-        let stack =
-            RetryLayer::new(target.clone(), connection.max_message_size.send).layer(pool.clone());
+        let methods = MethodPolicies::new(service_config);
+        let stack = RetryLayer::new(
+            target.clone(),
+            connection.max_message_size.send,
+            methods.call_policies(),
+            service_config.retry_throttling.as_ref(),
+        )
+        .layer(pool.clone());
         let watcher = StateWatcher::new(
             pool.subchannels().iter().map(|s| s.watch()).collect(),
             pool.channel().changed.subscribe(),
@@ -143,7 +151,7 @@ impl Channel {
             facade: Arc::new(Facade {
                 target,
                 authority,
-                methods: MethodPolicies::new(service_config),
+                methods,
                 recv_limit: connection.max_message_size.recv,
                 keepalive: connection.keepalive,
                 pool,
@@ -236,6 +244,7 @@ impl Channel {
                 }
             })
             .collect();
+        let retry = self.stack.stats();
         ChannelStats {
             target: self.facade.target.to_string(),
             state: self.state(),
@@ -244,7 +253,11 @@ impl Channel {
             keepalive_doubled: shared.keepalive_doubled(),
             max_concurrent_streams: shared.max_concurrent_streams(),
             replay_buffer_bytes: self.stack.replay_buffer_bytes(),
-            transparent_retries: self.stack.transparent_retries(),
+            transparent_retries: retry.transparent_retries,
+            retries: retry.retries,
+            throttled: retry.throttled,
+            retry_delay: retry.retry_delay,
+            throttle_tokens: retry.throttle_tokens,
         }
     }
 }
@@ -279,6 +292,7 @@ impl Service<Request<tonic::body::Body>> for Channel {
             deadline,
             wait_for_ready: policy.wait_for_ready,
             avoid: None,
+            policy: policy.call_policy,
         });
         ResponseFuture::new(
             self.stack.call(request),

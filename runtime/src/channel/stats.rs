@@ -1,7 +1,7 @@
 //! [`ChannelStats`]: a snapshot of what a channel is doing and the settings in force,
 //! including those learned at run time (a keepalive time doubled by a server, the
-//! server's MAX_CONCURRENT_STREAMS). Reading it takes no lock a call takes; the pool issue
-//! adds pool totals (hits, misses, evictions) and the retry issue retry counts.
+//! server's MAX_CONCURRENT_STREAMS), and what the retry layer did. Reading it takes no
+//! lock a call takes; the pool issue adds pool totals (hits, misses, evictions).
 
 use std::fmt;
 use std::time::Duration;
@@ -34,6 +34,14 @@ pub struct ChannelStats {
     /// Attempts sent again without counting as attempts: never sent, or refused by the
     /// server before it processed them (gRFC A6 transparent retry).
     pub transparent_retries: u64,
+    /// Attempts made by the methods' retry policies (each after a failed attempt).
+    pub retries: u64,
+    /// Calls whose retry the channel's retry throttling stopped.
+    pub throttled: u64,
+    /// The time calls waited in retry backoff (and server pushback), in all.
+    pub retry_delay: Duration,
+    /// Tokens in the retry throttling bucket, when `retry_throttling` is set.
+    pub throttle_tokens: Option<f64>,
 }
 
 /// A snapshot of one connection of a channel.
@@ -72,10 +80,17 @@ impl fmt::Display for ChannelStats {
         writeln!(f, "channel `{}`: {}", self.target, self.state)?;
         writeln!(
             f,
-            "  keepalive {keepalive}, server max streams {}, replay buffers {} bytes, transparent retries {}",
+            "  keepalive {keepalive}, server max streams {}, replay buffers {} bytes",
             or_dash(&self.max_concurrent_streams),
             self.replay_buffer_bytes,
-            self.transparent_retries
+        )?;
+        let throttle = self
+            .throttle_tokens
+            .map_or_else(String::new, |t| format!(", throttle tokens {t}"));
+        writeln!(
+            f,
+            "  retries {} (waited {:?}), transparent retries {}, throttled {}{throttle}",
+            self.retries, self.retry_delay, self.transparent_retries, self.throttled
         )?;
         writeln!(
             f,
@@ -124,6 +139,10 @@ mod tests {
             max_concurrent_streams: Some(100),
             replay_buffer_bytes: 0,
             transparent_retries: 3,
+            retries: 4,
+            throttled: 1,
+            retry_delay: Duration::from_millis(250),
+            throttle_tokens: Some(7.5),
         };
         let text = stats.to_string();
         assert!(text.contains("channel `echo`: READY"), "{text}");
@@ -132,6 +151,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(
+            text.contains(
+                "retries 4 (waited 250ms), transparent retries 3, throttled 1, throttle tokens 7.5"
+            ),
+            "{text}"
+        );
         assert!(text.contains("last error: refused"), "{text}");
     }
 }

@@ -18,4 +18,10 @@ pub(crate) mod names {
     pub(crate) const GRPC_STATUS_DETAILS: HeaderName =
         HeaderName::from_static("grpc-status-details-bin");
     pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+    /// The server's retry pushback, in a Trailers-Only response (gRFC A6).
+    pub(crate) const GRPC_RETRY_PUSHBACK_MS: HeaderName =
+        HeaderName::from_static("grpc-retry-pushback-ms");
+    /// On every retry: how many attempts came before it (gRFC A6).
+    pub(crate) const GRPC_PREVIOUS_RPC_ATTEMPTS: HeaderName =
+        HeaderName::from_static("grpc-previous-rpc-attempts");
 }

@@ -14,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tonic::Status;
 
+use super::Shared;
 use super::replay::ReplaySource;
 
 /// Cancels the call's request stream when dropped.
@@ -34,17 +35,23 @@ impl Drop for CallHandle {
 }
 
 pin_project! {
-    /// The body of a committed call's response.
+    /// The body of a committed call's response; trailers with status OK count as a
+    /// success for the channel's retry throttling.
     pub(crate) struct Committed<B> {
         #[pin]
         inner: B,
         call: CallHandle,
+        shared: Arc<Shared>,
     }
 }
 
 impl<B> Committed<B> {
-    pub(crate) fn new(inner: B, call: CallHandle) -> Self {
-        Self { inner, call }
+    pub(crate) fn new(inner: B, call: CallHandle, shared: Arc<Shared>) -> Self {
+        Self {
+            inner,
+            call,
+            shared,
+        }
     }
 
     /// Why the request body failed, if it did (its message over the send limit, say):
@@ -62,7 +69,17 @@ impl<B: Body<Data = Bytes>> Body for Committed<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if let (Some(throttle), Poll::Ready(Some(Ok(frame)))) = (&this.shared.throttle, &frame)
+            && let Some(trailers) = frame.trailers_ref()
+            && trailers
+                .get(&crate::protocol::names::GRPC_STATUS)
+                .is_some_and(|s| s.as_bytes() == b"0")
+        {
+            throttle.success();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -1,11 +1,19 @@
 //! One call through the retry layer: it owns the request body, sends attempts, and
 //! decides what may be sent again.
 //!
-//! Today that is gRFC A6's transparent retry: an attempt that never left the client is
-//! sent again, as it is, any number of times within the deadline; one the server refused
-//! before processing it is replayed once, on another connection where there is one, and
-//! after that its refusal is the call's status. The deadline (set once by the facade)
-//! bounds every attempt and the wait for response headers.
+//! gRFC A6:
+//! - **Transparent retry**: an attempt that never left the client is sent again, as it
+//!   is, any number of times within the deadline; one the server refused before
+//!   processing it is replayed once, on another connection where there is one. Neither
+//!   counts as an attempt.
+//! - **The method's retry policy**: after a failed attempt that did not commit (a
+//!   failure before any response, or a Trailers-Only response), [`super::policy`]
+//!   decides; a retry waits its backoff, replays the request from the buffer and carries
+//!   `grpc-previous-rpc-attempts`. Response headers that are not Trailers-Only commit
+//!   the call; so does a request larger than the replay buffer.
+//! - **The deadline** (set once by the facade) bounds every attempt, the wait for
+//!   response headers and every backoff: a retry that would wake past it is not made,
+//!   and the caller gets DEADLINE_EXCEEDED.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,9 +27,11 @@ use tonic::{Code, Status};
 
 use super::Shared;
 use super::committed::{CallHandle, Committed};
+use super::policy::{Decision, Failure, RetryState, StopReason};
 use super::replay::{AttemptBody, ReplayHead, ReplaySource};
 use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
+use crate::protocol::names;
 
 /// The future of a call through [`super::Retry`].
 pub(crate) type ResponseFuture<B> =
@@ -69,6 +79,37 @@ where
     Box::pin(run(service, shared, request, options, source, call))
 }
 
+/// What an attempt that did not commit ended with.
+enum Outcome<B> {
+    /// A Trailers-Only response with a failure status: not a commit (A6), and the
+    /// caller gets it as it is (its metadata included) when it is not retried.
+    TrailersOnly(Response<B>, Code),
+    /// A failure before any response (a connection that failed, a reset, a refusal
+    /// after its one transparent retry, a proxy's HTTP error).
+    Failed(Status),
+}
+
+impl<B> Outcome<B> {
+    /// What the caller gets when the attempt is the call's last.
+    fn into_result(self) -> Result<Response<B>, Status> {
+        match self {
+            Outcome::TrailersOnly(response, _) => Ok(response),
+            Outcome::Failed(status) => Err(status),
+        }
+    }
+}
+
+/// The status of a Trailers-Only response: `Some` for a failure, `None` for OK or a
+/// response with headers (which commits).
+fn trailers_only_failure<B>(response: &Response<B>) -> Option<Code> {
+    let value = response.headers().get(&names::GRPC_STATUS)?;
+    let code = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .map_or(Code::Unknown, Code::from_i32);
+    (code != Code::Ok).then_some(code)
+}
+
 async fn run<S, B>(
     mut service: S,
     shared: Arc<Shared>,
@@ -80,8 +121,13 @@ async fn run<S, B>(
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
 {
+    let rule = shared.rule(options.policy);
     let mut refusals = 0;
-    loop {
+    let mut retry = RetryState {
+        attempts: 1,
+        since_pushback: 0,
+    };
+    let ending = loop {
         let outcome = match std::future::poll_fn(|cx| service.poll_ready(cx)).await {
             Err(error) => Err(error),
             Ok(()) => {
@@ -103,12 +149,22 @@ where
                 }
             }
         };
-        match outcome {
-            Ok(response) => {
-                // Response headers commit the call (a Trailers-Only response ends it).
-                source.commit();
-                return Ok(response.map(|body| Committed::new(body, call)));
-            }
+        let failed = match outcome {
+            Ok(response) => match trailers_only_failure(&response) {
+                Some(code) if rule.is_some() => Outcome::TrailersOnly(response, code),
+                _ => {
+                    // A Trailers-Only OK is a success for throttling; other responses
+                    // report their status in their trailers (see `Committed`).
+                    if let (Some(throttle), true) = (
+                        &shared.throttle,
+                        response.headers().contains_key(&names::GRPC_STATUS)
+                            && trailers_only_failure(&response).is_none(),
+                    ) {
+                        throttle.success();
+                    }
+                    break Ok(response);
+                }
+            },
             Err(AttemptError::Unsent(unsent)) => {
                 if options
                     .deadline
@@ -120,10 +176,14 @@ where
                         "deadline exceeded before the call was sent",
                     ));
                 }
-                shared.transparent_retries.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counts
+                    .transparent_retries
+                    .fetch_add(1, Ordering::Relaxed);
                 request = *unsent;
                 // A connection that hands calls back is closing; let it.
                 tokio::task::yield_now().await;
+                continue;
             }
             Err(AttemptError::Refused { status, subchannel }) if refusals == 0 => {
                 refusals += 1;
@@ -136,12 +196,70 @@ where
                         ),
                     ));
                 };
-                shared.transparent_retries.fetch_add(1, Ordering::Relaxed);
-                request = source.replay_request(body, subchannel);
+                shared
+                    .counts
+                    .transparent_retries
+                    .fetch_add(1, Ordering::Relaxed);
+                request = source.replay_request(body, Some(subchannel), retry.attempts - 1);
+                continue;
             }
             Err(AttemptError::Refused { status, .. } | AttemptError::Failed(status)) => {
-                return Err(source.failure().unwrap_or(status));
+                if let Some(failure) = source.failure() {
+                    // The request itself failed (a message over the send limit): final.
+                    return Err(failure);
+                }
+                Outcome::Failed(status)
             }
+        };
+        let Some(rule) = rule else {
+            break failed.into_result();
+        };
+        let (code, headers) = match &failed {
+            Outcome::Failed(status) => (status.code(), None),
+            Outcome::TrailersOnly(response, code) => (*code, Some(response.headers())),
+        };
+        let decision = rule.decide(
+            &Failure { code, headers },
+            &mut retry,
+            shared.throttle.as_ref(),
+        );
+        let delay = match decision {
+            Decision::Stop(reason) => {
+                if reason == StopReason::Throttled {
+                    shared.counts.throttled.fetch_add(1, Ordering::Relaxed);
+                }
+                break failed.into_result();
+            }
+            Decision::RetryAfter { delay, .. } => delay,
+        };
+        let wake_at = tokio::time::Instant::now() + delay;
+        if options.deadline.is_some_and(|deadline| wake_at >= deadline) {
+            // No backoff outlives the call: it would wake past its deadline.
+            return Err(status(
+                Code::DeadlineExceeded,
+                &shared.target,
+                format!(
+                    "deadline exceeded: the retry after attempt {} ({code:?}) would wait past it",
+                    retry.attempts
+                ),
+            ));
         }
-    }
+        // The next attempt's body replays what was sent; `None` once the call sent more
+        // than its buffer holds, which commits it: the failure is final.
+        let Some(body) = source.attempt() else {
+            break failed.into_result();
+        };
+        drop(failed);
+        tokio::time::sleep_until(wake_at).await;
+        shared.counts.retries.fetch_add(1, Ordering::Relaxed);
+        shared.counts.retry_delay_ns.fetch_add(
+            u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        request = source.replay_request(body, None, retry.attempts);
+        retry.attempts += 1;
+    };
+    // The response commits the call: no attempt follows, the buffer is released.
+    source.commit();
+    ending.map(|response| response.map(|body| Committed::new(body, call, shared)))
 }

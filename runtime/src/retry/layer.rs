@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use ephemos_config::service_config::{CallPolicy, RetryThrottling};
+
 use super::{Retry, Shared};
 
 /// Wraps an attempt-making service (the pool) in the retry layer.
@@ -11,9 +13,16 @@ pub(crate) struct RetryLayer {
 }
 
 impl RetryLayer {
-    pub(crate) fn new(target: Arc<str>, send_limit: u32) -> Self {
+    /// `policies` are the channel's call policies (indexed by a call's
+    /// `CallOptions::policy`); `throttling` its retry throttling.
+    pub(crate) fn new(
+        target: Arc<str>,
+        send_limit: u32,
+        policies: &[CallPolicy],
+        throttling: Option<&RetryThrottling>,
+    ) -> Self {
         Self {
-            shared: Arc::new(Shared::new(target, send_limit)),
+            shared: Arc::new(Shared::new(target, send_limit, policies, throttling)),
         }
     }
 }

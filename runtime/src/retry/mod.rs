@@ -2,10 +2,12 @@
 //! call's attempts through the layer below (the pool), and decides from each attempt's
 //! outcome whether to send it again (docs/design.md section 5, "Retry").
 //!
-//! Today it does gRFC A6's transparent retry (see [`future`]); the retry issue adds the
-//! baked retry and hedging policies on the same seams.
+//! It does gRFC A6's transparent retry and the methods' retry policies (see [`future`]);
+//! hedging policies are not in force yet (the build says so).
 //!
 //! - [`Retry`] is the `tower::Service`, [`RetryLayer`] its `Layer`.
+//! - [`policy`]: a retry policy and the decision after a failed attempt.
+//! - [`throttle`]: the channel's retry throttling.
 //! - [`replay`]: the call's body, kept (as `Bytes`) while uncommitted, and each
 //!   attempt's [`AttemptBody`].
 //! - [`budget`]: the channel's 16 MiB of replay buffers.
@@ -15,7 +17,9 @@ mod budget;
 mod committed;
 mod future;
 mod layer;
+mod policy;
 mod replay;
+mod throttle;
 
 pub(crate) use committed::Committed;
 pub(crate) use future::ResponseFuture;
@@ -26,29 +30,72 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use ephemos_config::service_config::{CallPolicy, RetryThrottling};
 use http::{Request, Response};
 use tonic::Status;
 
 use crate::call::AttemptError;
 use budget::{CHANNEL_LIMIT, ReplayBudget};
+use policy::RetryRule;
+use throttle::Throttle;
 
 /// What the calls of one channel share in the retry layer.
 pub(crate) struct Shared {
     target: Arc<str>,
     send_limit: u32,
     budget: Arc<ReplayBudget>,
+    /// By `CallOptions::policy`; `None` for a hedging policy (not in force yet).
+    rules: Vec<Option<RetryRule>>,
+    throttle: Option<Throttle>,
+    counts: Counts,
+}
+
+/// What the retry layer did, for the channel's stats.
+#[derive(Default)]
+struct Counts {
     transparent_retries: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+    retry_delay_ns: AtomicU64,
 }
 
 impl Shared {
-    fn new(target: Arc<str>, send_limit: u32) -> Self {
+    fn new(
+        target: Arc<str>,
+        send_limit: u32,
+        policies: &[CallPolicy],
+        throttling: Option<&RetryThrottling>,
+    ) -> Self {
         Self {
             target,
             send_limit,
             budget: Arc::new(ReplayBudget::new(CHANNEL_LIMIT)),
-            transparent_retries: AtomicU64::new(0),
+            rules: policies
+                .iter()
+                .map(|p| match p {
+                    CallPolicy::Retry(retry) => Some(RetryRule::new(retry)),
+                    CallPolicy::Hedging(_) => None,
+                })
+                .collect(),
+            throttle: throttling.map(Throttle::new),
+            counts: Counts::default(),
         }
     }
+
+    fn rule(&self, index: Option<u16>) -> Option<&RetryRule> {
+        self.rules.get(usize::from(index?))?.as_ref()
+    }
+}
+
+/// A snapshot of the retry layer's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct RetryStats {
+    pub(crate) transparent_retries: u64,
+    pub(crate) retries: u64,
+    pub(crate) throttled: u64,
+    pub(crate) retry_delay: std::time::Duration,
+    /// Tokens of the retry throttling bucket, when it is on.
+    pub(crate) throttle_tokens: Option<f64>,
 }
 
 /// The retry layer over an attempt-making service `S`.
@@ -64,9 +111,18 @@ impl<S> Retry<S> {
         self.shared.budget.held()
     }
 
-    /// Attempts sent again without counting as attempts (unsent, or refused unprocessed).
-    pub(crate) fn transparent_retries(&self) -> u64 {
-        self.shared.transparent_retries.load(Ordering::Relaxed)
+    /// What the layer did so far.
+    pub(crate) fn stats(&self) -> RetryStats {
+        let counts = &self.shared.counts;
+        RetryStats {
+            transparent_retries: counts.transparent_retries.load(Ordering::Relaxed),
+            retries: counts.retries.load(Ordering::Relaxed),
+            throttled: counts.throttled.load(Ordering::Relaxed),
+            retry_delay: std::time::Duration::from_nanos(
+                counts.retry_delay_ns.load(Ordering::Relaxed),
+            ),
+            throttle_tokens: self.shared.throttle.as_ref().map(Throttle::tokens),
+        }
     }
 }
 

@@ -154,12 +154,14 @@ impl ReplaySource {
         })
     }
 
-    /// The request of a replay: the call's head with `body`; `avoid` is the connection
-    /// that refused the last attempt.
+    /// The request of another attempt: the call's head with `body`; `avoid` is the
+    /// connection that refused the last attempt; `previous` the attempts before this
+    /// one under the retry policy (sent as `grpc-previous-rpc-attempts` when not 0).
     pub(crate) fn replay_request(
         &self,
         body: AttemptBody,
-        avoid: SubchannelId,
+        avoid: Option<SubchannelId>,
+        previous: u32,
     ) -> Request<AttemptBody> {
         let head = &self.head;
         let mut request = Request::new(body);
@@ -167,8 +169,14 @@ impl ReplaySource {
         *request.uri_mut() = head.uri.clone();
         *request.version_mut() = head.version;
         *request.headers_mut() = head.headers.clone();
+        if previous > 0 {
+            request.headers_mut().insert(
+                &crate::protocol::names::GRPC_PREVIOUS_RPC_ATTEMPTS,
+                http::HeaderValue::from(previous),
+            );
+        }
         request.extensions_mut().insert(CallOptions {
-            avoid: Some(avoid),
+            avoid,
             ..head.options
         });
         request

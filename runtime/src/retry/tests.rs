@@ -11,6 +11,9 @@ use http_body_util::{BodyExt, Empty};
 use tonic::{Code, Status};
 use tower::{Layer, Service, ServiceExt};
 
+use ephemos_config::service_config::{CallPolicy, RetryPolicy};
+use ephemos_config::value::Code as ConfigCode;
+
 use super::{AttemptBody, RetryLayer};
 use crate::call::{AttemptError, CallOptions, SubchannelId};
 
@@ -29,6 +32,9 @@ enum Step {
 struct Seen {
     body: Option<Bytes>,
     avoid: Option<SubchannelId>,
+    /// `grpc-previous-rpc-attempts`.
+    previous: Option<String>,
+    at: tokio::time::Instant,
 }
 
 #[derive(Clone, Default)]
@@ -74,14 +80,29 @@ impl Service<Request<AttemptBody>> for Script {
         let seen = self.seen.clone();
         Box::pin(async move {
             let avoid = CallOptions::of(&request).avoid;
+            let previous = request
+                .headers()
+                .get("grpc-previous-rpc-attempts")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let at = tokio::time::Instant::now();
             if let Step::Unsent = step {
-                seen.lock().unwrap().push(Seen { body: None, avoid });
+                seen.lock().unwrap().push(Seen {
+                    body: None,
+                    avoid,
+                    previous,
+                    at,
+                });
                 // A closing connection takes a moment to hand the call back.
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 return Err(AttemptError::Unsent(Box::new(request)));
             }
             if let Step::Hang = step {
-                seen.lock().unwrap().push(Seen { body: None, avoid });
+                seen.lock().unwrap().push(Seen {
+                    body: None,
+                    avoid,
+                    previous,
+                    at,
+                });
                 return std::future::pending().await;
             }
             let body = request
@@ -90,7 +111,12 @@ impl Service<Request<AttemptBody>> for Script {
                 .await
                 .ok()
                 .map(|b| b.to_bytes());
-            seen.lock().unwrap().push(Seen { body, avoid });
+            seen.lock().unwrap().push(Seen {
+                body,
+                avoid,
+                previous,
+                at,
+            });
             match step {
                 Step::Refused(subchannel) => Err(AttemptError::Refused {
                     status: Status::unavailable("refused"),
@@ -120,18 +146,104 @@ fn request(body: Bytes, deadline: Option<Duration>) -> Request<tonic::body::Body
 }
 
 async fn call(script: &Script, request: Request<tonic::body::Body>) -> Result<(), Status> {
-    let mut retry = RetryLayer::new("t".into(), 1024).layer(script.clone());
+    let mut retry = RetryLayer::new("t".into(), 1024, &[], None).layer(script.clone());
     retry.ready().await?.call(request).await.map(drop)
+}
+
+/// A retry policy: `attempts` in all, backoff 1s doubling up to 4s, on UNAVAILABLE.
+fn retry_policy(attempts: u32) -> CallPolicy {
+    CallPolicy::Retry(RetryPolicy {
+        max_attempts: attempts,
+        initial_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(4),
+        backoff_multiplier: 2.0,
+        retryable_status_codes: vec![ConfigCode::Unavailable].into(),
+    })
+}
+
+/// A call under policy 0 of `policies`.
+async fn call_with_policy(
+    script: &Script,
+    policies: &[CallPolicy],
+    deadline: Option<Duration>,
+) -> Result<(), Status> {
+    let mut retry = RetryLayer::new("t".into(), 1024, policies, None).layer(script.clone());
+    let mut request = request(message(3), deadline);
+    request
+        .extensions_mut()
+        .get_mut::<CallOptions>()
+        .unwrap()
+        .policy = Some(0);
+    retry.ready().await?.call(request).await.map(drop)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_retries_with_full_jitter_backoff_and_counts_previous_attempts() {
+    let script = Script::new([
+        Step::Failed(Code::Unavailable),
+        Step::Failed(Code::Unavailable),
+    ]);
+    let started = tokio::time::Instant::now();
+    call_with_policy(&script, &[retry_policy(3)], None)
+        .await
+        .unwrap();
+    let seen = script.seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    let previous: Vec<_> = seen.iter().map(|s| s.previous.as_deref()).collect();
+    assert_eq!(previous, [None, Some("1"), Some("2")]);
+    assert!(
+        seen.iter()
+            .all(|s| s.body.as_deref() == Some(&message(3)[..]))
+    );
+    // Retry 1 waits random(0, 1s), retry 2 random(0, 2s).
+    assert!(seen[1].at - seen[0].at < Duration::from_secs(1));
+    assert!(seen[2].at - seen[1].at < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_stops_at_max_attempts_and_on_other_codes() {
+    let script = Script::new([Step::Failed(Code::Unavailable); 5]);
+    let status = call_with_policy(&script, &[retry_policy(3)], None)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(script.attempts(), 3);
+
+    let script = Script::new([Step::Failed(Code::Internal), Step::Respond]);
+    let status = call_with_policy(&script, &[retry_policy(3)], None)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert_eq!(script.attempts(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_backoff_outlives_the_deadline() {
+    // Retries wait up to 1s, 2s, 4s, 4s: a 1.5s deadline cuts the loop short.
+    let script = Script::new([Step::Failed(Code::Unavailable); 5]);
+    let started = tokio::time::Instant::now();
+    let status = call_with_policy(
+        &script,
+        &[retry_policy(5)],
+        Some(Duration::from_millis(1500)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(started.elapsed() <= Duration::from_millis(1500));
+    assert!(script.attempts() < 5, "{}", script.attempts());
 }
 
 #[tokio::test]
 async fn an_unsent_attempt_goes_again_as_many_times_as_it_takes() {
     let script = Script::new([Step::Unsent; 10]);
-    let retry = RetryLayer::new("t".into(), 1024).layer(script.clone());
+    let retry = RetryLayer::new("t".into(), 1024, &[], None).layer(script.clone());
     let mut service = retry.clone();
     service.call(request(message(3), None)).await.unwrap();
     assert_eq!(script.attempts(), 11);
-    assert_eq!(retry.transparent_retries(), 10);
+    assert_eq!(retry.stats().transparent_retries, 10);
+    assert_eq!(retry.stats().retries, 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,6 @@
 //! Shared by the runtime tests: quick settings and a client over a channel.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 //! itself. The tests of this crate check what the attribute bakes and that the clients
 //! call real servers.
 //!
-//! Every client here has settings not in force yet (the retry policy of its preset):
-//! `#[allow(deprecated)]` acknowledges the warning the attribute gives for them.
+//! `TunedEcho` asks for a pool of 2, not in force yet: `#[allow(deprecated)]`
+//! acknowledges the warning the attribute gives for it.
 
 /// The echo service's generated code (named through `ephemos::__private`).
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -14,7 +14,6 @@ pub mod pb {
 
 /// A client of target `echo` of `connections.toml`, keeping its channel.
 #[ephemos::client(target = "echo", config = "connections.toml")]
-#[allow(deprecated)]
 #[derive(Clone, Debug)]
 pub struct Echo(
     pb::echo_client::EchoClient<ephemos::Channel>,
@@ -38,17 +37,14 @@ pub struct TunedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
     identity = "plaintext",
     service = "echo.v1.Echo"
 )]
-#[allow(deprecated)]
 pub struct InlineEcho(pb::echo_client::EchoClient<ephemos::Channel>);
 
 /// A client of target `small`: messages of at most 1 KiB.
 #[ephemos::client(target = "small", config = "connections.toml")]
-#[allow(deprecated)]
 pub struct SmallEcho(pb::echo_client::EchoClient<ephemos::Channel>);
 
 /// The brief's form: no `target`, so the target is `order_history`.
 #[ephemos::ephemos_client(connect_timeout = "4s")]
-#[allow(deprecated)]
 #[derive(Clone)]
 pub struct OrderHistory<T = ephemos::Channel>(pb::echo_client::EchoClient<T>);
 

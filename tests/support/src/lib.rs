@@ -4,11 +4,13 @@
 //! records when it accepted each one, a raw HTTP/2 server whose frames a test scripts
 //! (for servers that misbehave on purpose), one of those that answers pings with GOAWAY
 //! `too_many_pings`, and an h2 server that sends a graceful GOAWAY after a number of
-//! calls while its listener stays open, counting the calls it executed.
+//! calls while its listener stays open, counting the calls it executed; and an echo
+//! server whose handlers fail on command, recording every attempt it received.
 //!
 //! Everything binds to `127.0.0.1:0` and stops when its handle is dropped.
 
 mod echo;
+mod failing;
 mod goaway;
 mod proxy;
 pub mod raw;
@@ -16,6 +18,7 @@ mod settings;
 mod too_many_pings;
 
 pub use echo::{EchoServer, EchoService, pb};
+pub use failing::{Answer, FailingServer, Received};
 pub use goaway::GoAwayServer;
 pub use proxy::{Proxy, ProxyMode};
 pub use raw::{RawConnection, RawRequest, RawServer, StreamEnd};

@@ -1,8 +1,6 @@
 //! Prints the settings `OrderHistory` picks for the `EPHEMOS_PROFILE` it runs with, or the
 //! error: the profile tests run it with different values.
 
-#![allow(deprecated)]
-
 fn main() {
     match ephemos_clients_tests::OrderHistory::BAKED.from_env() {
         Ok(config) => println!(

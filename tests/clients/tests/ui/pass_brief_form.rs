@@ -6,7 +6,6 @@ pub struct Payments(ephemos_clients_tests::pb::echo_client::EchoClient<ephemos::
 
 /// Docs, derives and a defaulted type parameter are kept.
 #[ephemos::client]
-#[allow(deprecated)]
 #[derive(Clone, Debug)]
 pub struct OrderHistory<T = ephemos::Channel>(
     pub ephemos_clients_tests::pb::echo_client::EchoClient<T>,
