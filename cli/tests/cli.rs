@@ -244,9 +244,12 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
             .unwrap();
     let profile = &json["targets"][0]["profiles"][0];
     assert_eq!(profile["profile"], "development");
+    // The pool of 10 (the retry policy is in force).
     assert_eq!(
-        json["targets"][0]["not_in_force"].as_array().unwrap().len(),
-        2
+        json["targets"][0]["not_in_force"],
+        serde_json::json!([
+            "pool.size = 10, max_size = 10 (one connection per endpoint is opened)"
+        ])
     );
 
     let rendered = stdout(&ephemos(
