@@ -268,3 +268,46 @@ async fn methods_with_retry_false_get_one_attempt() {
         "ServerStream: retried under the target's policy"
     );
 }
+
+#[tokio::test]
+async fn a_failure_to_connect_is_unavailable_and_retried() {
+    let server = FailingServer::start([]).await;
+    let proxy = ephemos_test_support::Proxy::start(server.addr()).await;
+    proxy.switch(ephemos_test_support::ProxyMode::Refuse).await;
+    let channel = Channel::plaintext(Address::from(proxy.addr()))
+        .target_name("failing")
+        .connection(common::quick())
+        .service_config(policy(5, "1s", ""))
+        .connect_lazy()
+        .unwrap();
+    let mut client = EchoClient::new(channel.clone());
+    let call = tokio::spawn(async move { client.unary(request("hi")).await });
+    // The first attempt fails to connect (fail fast, UNAVAILABLE); then the server is
+    // reachable, and a retry gets through.
+    common::wait_for(
+        &channel,
+        ephemos::ConnectivityState::TransientFailure,
+        Duration::from_secs(10),
+    )
+    .await;
+    proxy.switch(ephemos_test_support::ProxyMode::Forward).await;
+    let reply = call.await.unwrap().expect("retried after the connect failure");
+    assert_eq!(reply.into_inner().message, "hi");
+    assert_eq!(server.calls(), 1, "only the attempt that connected reached it");
+    assert!(channel.stats().retries >= 1);
+}
+
+#[tokio::test]
+async fn a_bidi_call_that_failed_before_any_response_is_replayed() {
+    let server = FailingServer::start([unavailable("no")]).await;
+    let (channel, mut client) = client_of(&server, policy(3, "0.001s", ""));
+    let requests = tokio_stream::iter([request("x"), request("y")]);
+    let mut replies = client.bidi(requests).await.unwrap().into_inner();
+    let mut got = Vec::new();
+    while let Some(reply) = replies.next().await {
+        got.push(reply.unwrap().message);
+    }
+    assert_eq!(got, ["x", "y"]);
+    assert_eq!(server.calls(), 2);
+    assert_eq!(channel.stats().retries, 1);
+}
