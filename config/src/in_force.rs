@@ -9,7 +9,6 @@
 use std::fmt;
 
 use crate::model::TargetConfig;
-use crate::service_config::CallPolicy;
 
 /// A setting the runtime does not apply yet, and what happens instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,20 +53,8 @@ pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
             instead: "connections are used without health checks",
         });
     }
-    // Retry policies and retry throttling are in force (the runtime's retry layer).
-    let hedged: Vec<String> = config
-        .service_config
-        .method_configs
-        .iter()
-        .filter(|m| matches!(m.policy, Some(CallPolicy::Hedging(_))))
-        .flat_map(|m| m.names.iter().map(|n| n.path()))
-        .collect();
-    if !hedged.is_empty() {
-        out.push(NotInForce {
-            setting: format!("hedging policy of {}", hedged.join(", ")),
-            instead: "calls are not hedged, nor retried",
-        });
-    }
+    // Retry and hedging policies and retry throttling are in force (the runtime's retry
+    // layer); the service config is not looked at here.
     out
 }
 
@@ -115,13 +102,10 @@ mod tests {
         let settings: Vec<&str> = a.iter().map(|n| n.setting.as_str()).collect();
         assert_eq!(
             settings,
-            [
-                "pool.size = 10, max_size = 10",
-                "health_check = \"\"",
-                "hedging policy of *"
-            ]
+            ["pool.size = 10, max_size = 10", "health_check = \"\"",]
         );
-        // A retry policy, throttling, one connection, no health check: all in force.
+        // A retry policy, throttling, one connection, no health check: all in force;
+        // hedging (target a) too.
         assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);
         assert_eq!(
             not_in_force_message(&checked.target("b").unwrap().config, &[]),

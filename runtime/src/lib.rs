@@ -5,7 +5,8 @@
 //! [`Channel::wait_for_state_change`] (failure is sticky, gRFC A62), HTTP/2 keepalive per
 //! gRFC A8 (the channel doubles its interval after GOAWAY `too_many_pings`), idle timeout,
 //! GOAWAY draining, gRFC A6 retries (transparent retry of calls the server never
-//! processed, and each method's retry policy with throttling and server pushback),
+//! processed, and each method's retry or hedging policy with throttling and server
+//! pushback),
 //! message-size limits in both directions, cancellation on the wire, SPIFFE mTLS, and
 //! failures reported with the right gRPC status code, whatever the server sends.
 //!
@@ -41,7 +42,7 @@
 //! from `connections.toml`; [`Channel::from_target`] takes a resolved target, and settings
 //! given in code are checked with the file's rules. SPIFFE mTLS comes from [`identity`]
 //! (SVID sources: Workload API, files, an in-process dev CA) and [`server`] gives tonic
-//! servers the same mTLS. Hedging, pooling and telemetry are still to come (see
+//! servers the same mTLS. Pooling, health checking and telemetry are still to come (see
 //! docs/design.md); until then the build warns that such settings are not in force.
 //!
 //! ## The model

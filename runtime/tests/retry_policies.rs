@@ -291,9 +291,16 @@ async fn a_failure_to_connect_is_unavailable_and_retried() {
     )
     .await;
     proxy.switch(ephemos_test_support::ProxyMode::Forward).await;
-    let reply = call.await.unwrap().expect("retried after the connect failure");
+    let reply = call
+        .await
+        .unwrap()
+        .expect("retried after the connect failure");
     assert_eq!(reply.into_inner().message, "hi");
-    assert_eq!(server.calls(), 1, "only the attempt that connected reached it");
+    assert_eq!(
+        server.calls(),
+        1,
+        "only the attempt that connected reached it"
+    );
     assert!(channel.stats().retries >= 1);
 }
 

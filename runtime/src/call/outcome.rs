@@ -38,3 +38,13 @@ pub(crate) enum AttemptError {
     /// It failed with this status; the server may have processed it.
     Failed(Status),
 }
+
+impl AttemptError {
+    /// The status of an attempt that is not sent again.
+    pub(crate) fn into_status(self) -> Status {
+        match self {
+            AttemptError::Unsent(_) => Status::unavailable("the attempt could not be sent"),
+            AttemptError::Refused { status, .. } | AttemptError::Failed(status) => status,
+        }
+    }
+}

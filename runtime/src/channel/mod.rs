@@ -66,8 +66,9 @@ use method_policy::MethodPolicies;
 /// A call that never left the client, or that the server refused before processing it
 /// (its GOAWAY or RST_STREAM REFUSED_STREAM), is sent again (gRFC A6 transparent retry),
 /// its request replayed from a buffer of up to 256 KiB a call and 16 MiB a channel. A
-/// failed call is retried as its method's retry policy says (A6: retryable codes, backoff,
-/// server pushback, the channel's retry throttling), within the call's deadline.
+/// failed call is retried, or a slow one hedged, as its method's policy says (A6:
+/// retryable or non-fatal codes, backoff or hedging delay, server pushback, the channel's
+/// retry throttling), within the call's deadline.
 ///
 /// tonic's generated clients also limit decoded messages, to 4 MiB by default: for a
 /// larger receive limit, raise theirs too (`client.max_decoding_message_size(n)`).
@@ -255,6 +256,7 @@ impl Channel {
             replay_buffer_bytes: self.stack.replay_buffer_bytes(),
             transparent_retries: retry.transparent_retries,
             retries: retry.retries,
+            hedges: retry.hedges,
             throttled: retry.throttled,
             retry_delay: retry.retry_delay,
             throttle_tokens: retry.throttle_tokens,

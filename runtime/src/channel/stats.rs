@@ -36,6 +36,8 @@ pub struct ChannelStats {
     pub transparent_retries: u64,
     /// Attempts made by the methods' retry policies (each after a failed attempt).
     pub retries: u64,
+    /// Hedged attempts sent beyond each call's first (the methods' hedging policies).
+    pub hedges: u64,
     /// Calls whose retry the channel's retry throttling stopped.
     pub throttled: u64,
     /// The time calls waited in retry backoff (and server pushback), in all.
@@ -89,8 +91,8 @@ impl fmt::Display for ChannelStats {
             .map_or_else(String::new, |t| format!(", throttle tokens {t}"));
         writeln!(
             f,
-            "  retries {} (waited {:?}), transparent retries {}, throttled {}{throttle}",
-            self.retries, self.retry_delay, self.transparent_retries, self.throttled
+            "  retries {} (waited {:?}), hedges {}, transparent retries {}, throttled {}{throttle}",
+            self.retries, self.retry_delay, self.hedges, self.transparent_retries, self.throttled
         )?;
         writeln!(
             f,
@@ -140,6 +142,7 @@ mod tests {
             replay_buffer_bytes: 0,
             transparent_retries: 3,
             retries: 4,
+            hedges: 2,
             throttled: 1,
             retry_delay: Duration::from_millis(250),
             throttle_tokens: Some(7.5),
@@ -153,7 +156,7 @@ mod tests {
         assert!(text.contains("127.0.0.1:1"), "{text}");
         assert!(
             text.contains(
-                "retries 4 (waited 250ms), transparent retries 3, throttled 1, throttle tokens 7.5"
+                "retries 4 (waited 250ms), hedges 2, transparent retries 3, throttled 1, throttle tokens 7.5"
             ),
             "{text}"
         );

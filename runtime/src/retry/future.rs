@@ -25,10 +25,10 @@ use http::{Request, Response};
 use tokio::time::timeout_at;
 use tonic::{Code, Status};
 
-use super::Shared;
 use super::committed::{CallHandle, Committed};
 use super::policy::{Decision, Failure, RetryState, StopReason};
 use super::replay::{AttemptBody, ReplayHead, ReplaySource};
+use super::{CallRule, Shared};
 use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
 use crate::protocol::names;
@@ -76,11 +76,17 @@ where
         ))));
     };
     let request = Request::from_parts(parts, first);
+    if let Some(CallRule::Hedging(rule)) = shared.rule(options.policy) {
+        let rule = *rule;
+        return Box::pin(async move {
+            super::hedging::run(service, shared, request, options, source, call, &rule).await
+        });
+    }
     Box::pin(run(service, shared, request, options, source, call))
 }
 
 /// What an attempt that did not commit ended with.
-enum Outcome<B> {
+pub(super) enum Outcome<B> {
     /// A Trailers-Only response with a failure status: not a commit (A6), and the
     /// caller gets it as it is (its metadata included) when it is not retried.
     TrailersOnly(Response<B>, Code),
@@ -101,7 +107,7 @@ impl<B> Outcome<B> {
 
 /// The status of a Trailers-Only response: `Some` for a failure, `None` for OK or a
 /// response with headers (which commits).
-fn trailers_only_failure<B>(response: &Response<B>) -> Option<Code> {
+pub(super) fn trailers_only_failure<B>(response: &Response<B>) -> Option<Code> {
     let value = response.headers().get(&names::GRPC_STATUS)?;
     let code = std::str::from_utf8(value.as_bytes())
         .ok()
@@ -121,7 +127,11 @@ async fn run<S, B>(
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
 {
-    let rule = shared.rule(options.policy);
+    let rule = match shared.rule(options.policy) {
+        Some(CallRule::Retry(rule)) => Some(rule.clone()),
+        _ => None,
+    };
+    let rule = rule.as_ref();
     let mut refusals = 0;
     let mut retry = RetryState {
         attempts: 1,

@@ -2,11 +2,12 @@
 //! call's attempts through the layer below (the pool), and decides from each attempt's
 //! outcome whether to send it again (docs/design.md section 5, "Retry").
 //!
-//! It does gRFC A6's transparent retry and the methods' retry policies (see [`future`]);
-//! hedging policies are not in force yet (the build says so).
+//! It does gRFC A6's transparent retry and the methods' retry policies (see [`future`])
+//! and hedging policies (see [`hedging`]).
 //!
 //! - [`Retry`] is the `tower::Service`, [`RetryLayer`] its `Layer`.
 //! - [`policy`]: a retry policy and the decision after a failed attempt.
+//! - [`hedging`]: a hedging policy and the hedged call.
 //! - [`throttle`]: the channel's retry throttling.
 //! - [`replay`]: the call's body, kept (as `Bytes`) while uncommitted, and each
 //!   attempt's [`AttemptBody`].
@@ -16,6 +17,7 @@
 mod budget;
 mod committed;
 mod future;
+mod hedging;
 mod layer;
 mod policy;
 mod replay;
@@ -36,6 +38,7 @@ use tonic::Status;
 
 use crate::call::AttemptError;
 use budget::{CHANNEL_LIMIT, ReplayBudget};
+use hedging::HedgingRule;
 use policy::RetryRule;
 use throttle::Throttle;
 
@@ -44,10 +47,16 @@ pub(crate) struct Shared {
     target: Arc<str>,
     send_limit: u32,
     budget: Arc<ReplayBudget>,
-    /// By `CallOptions::policy`; `None` for a hedging policy (not in force yet).
-    rules: Vec<Option<RetryRule>>,
+    /// By `CallOptions::policy`.
+    rules: Vec<CallRule>,
     throttle: Option<Throttle>,
     counts: Counts,
+}
+
+/// A method's call policy, ready for decisions.
+enum CallRule {
+    Retry(RetryRule),
+    Hedging(HedgingRule),
 }
 
 /// What the retry layer did, for the channel's stats.
@@ -55,6 +64,7 @@ pub(crate) struct Shared {
 struct Counts {
     transparent_retries: AtomicU64,
     retries: AtomicU64,
+    hedges: AtomicU64,
     throttled: AtomicU64,
     retry_delay_ns: AtomicU64,
 }
@@ -73,8 +83,8 @@ impl Shared {
             rules: policies
                 .iter()
                 .map(|p| match p {
-                    CallPolicy::Retry(retry) => Some(RetryRule::new(retry)),
-                    CallPolicy::Hedging(_) => None,
+                    CallPolicy::Retry(retry) => CallRule::Retry(RetryRule::new(retry)),
+                    CallPolicy::Hedging(hedging) => CallRule::Hedging(HedgingRule::new(hedging)),
                 })
                 .collect(),
             throttle: throttling.map(Throttle::new),
@@ -82,8 +92,8 @@ impl Shared {
         }
     }
 
-    fn rule(&self, index: Option<u16>) -> Option<&RetryRule> {
-        self.rules.get(usize::from(index?))?.as_ref()
+    fn rule(&self, index: Option<u16>) -> Option<&CallRule> {
+        self.rules.get(usize::from(index?))
     }
 }
 
@@ -92,6 +102,7 @@ impl Shared {
 pub(crate) struct RetryStats {
     pub(crate) transparent_retries: u64,
     pub(crate) retries: u64,
+    pub(crate) hedges: u64,
     pub(crate) throttled: u64,
     pub(crate) retry_delay: std::time::Duration,
     /// Tokens of the retry throttling bucket, when it is on.
@@ -117,6 +128,7 @@ impl<S> Retry<S> {
         RetryStats {
             transparent_retries: counts.transparent_retries.load(Ordering::Relaxed),
             retries: counts.retries.load(Ordering::Relaxed),
+            hedges: counts.hedges.load(Ordering::Relaxed),
             throttled: counts.throttled.load(Ordering::Relaxed),
             retry_delay: std::time::Duration::from_nanos(
                 counts.retry_delay_ns.load(Ordering::Relaxed),

@@ -105,28 +105,17 @@ impl RetryRule {
         state: &mut RetryState,
         throttle: Option<&Throttle>,
     ) -> Decision {
-        let mut pushback = None;
-        if let Some(headers) = failure.headers {
-            let mut values = headers.get_all(&names::GRPC_RETRY_PUSHBACK_MS).iter();
-            match (values.next(), values.next()) {
-                (None, _) => {}
-                (Some(value), None) => match parse_pushback(value.as_bytes()) {
-                    Some(delay) => pushback = Some(delay),
-                    None => {
-                        if let Some(t) = throttle {
-                            t.failure();
-                        }
-                        return Decision::Stop(StopReason::Pushback);
-                    }
-                },
-                (Some(_), Some(_)) => {
-                    if let Some(t) = throttle {
-                        t.failure();
-                    }
-                    return Decision::Stop(StopReason::Pushback);
+        let pushback = match failure.headers.map(pushback_of) {
+            Some(Pushback::After(delay)) => Some(delay),
+            Some(Pushback::Stop) => {
+                // Counted as a failure for throttling (grpc-go), whatever the code.
+                if let Some(t) = throttle {
+                    t.failure();
                 }
+                return Decision::Stop(StopReason::Pushback);
             }
-        }
+            Some(Pushback::None) | None => None,
+        };
         if !self.retries(failure.code) {
             return Decision::Stop(StopReason::NotRetryable);
         }
@@ -152,6 +141,29 @@ impl RetryRule {
             delay,
             pushback: pushback.is_some(),
         }
+    }
+}
+
+/// What the server's `grpc-retry-pushback-ms` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushback {
+    /// No pushback.
+    None,
+    /// Retry (or hedge) after exactly this long.
+    After(Duration),
+    /// Do not retry (negative, malformed, or more than one value).
+    Stop,
+}
+
+/// The pushback of a Trailers-Only response's headers.
+pub(crate) fn pushback_of(headers: &HeaderMap) -> Pushback {
+    let mut values = headers.get_all(&names::GRPC_RETRY_PUSHBACK_MS).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Pushback::None,
+        (Some(value), None) => {
+            parse_pushback(value.as_bytes()).map_or(Pushback::Stop, Pushback::After)
+        }
+        (Some(_), Some(_)) => Pushback::Stop,
     }
 }
 

@@ -8,7 +8,6 @@
 //! stream; an older one, or any once the call is cancelled, fails with RST_STREAM
 //! CANCEL, so the server stops and nothing more is sent on that stream.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -57,8 +56,10 @@ struct SourceState {
     rest: Option<tonic::body::Body>,
     /// A frame read before the first attempt existed, for that attempt.
     prefetched: Option<Frame<Bytes>>,
-    /// Messages sent so far, while they may be replayed.
+    /// Messages read from tonic so far, while they may be replayed.
     kept: Vec<Bytes>,
+    /// How many data frames were read from tonic so far (`kept.len()` while keeping).
+    pulled: usize,
     /// What `kept` counts against the call's and the channel's limits.
     kept_cost: usize,
     /// Still keeping messages (until commit, overflow or cancel), so everything sent so
@@ -67,11 +68,23 @@ struct SourceState {
     check: MessageSizeCheck,
     /// Why the body failed: its own message over the send limit, or tonic's error.
     failure: Option<Status>,
-    /// The attempt that reads the live stream; older attempts are cancelled.
-    attempt: u64,
+    /// The last attempt's number.
+    newest: u64,
+    /// The attempts that may still send: one for retries (the newest), several while
+    /// hedging. Any other attempt's body fails with CANCEL.
+    live: Vec<u64>,
     cancelled: bool,
-    /// The task of the attempt waiting on the live stream, woken by a cancel.
-    waiting: Option<Waker>,
+    /// Attempts waiting for the next message from tonic, woken when it arrives or
+    /// when they are cancelled.
+    waiting: Vec<(u64, Waker)>,
+}
+
+impl SourceState {
+    fn wake_all(&mut self) {
+        for (_, waker) in self.waiting.drain(..) {
+            waker.wake();
+        }
+    }
 }
 
 impl ReplaySource {
@@ -88,13 +101,15 @@ impl ReplaySource {
                 rest: Some(body),
                 prefetched: None,
                 kept: Vec::new(),
+                pulled: 0,
                 kept_cost: 0,
                 keeping: true,
                 check: MessageSizeCheck::new(send_limit),
                 failure: None,
-                attempt: 0,
+                newest: 0,
+                live: Vec::new(),
                 cancelled: false,
-                waiting: None,
+                waiting: Vec::new(),
             }),
             budget,
             target,
@@ -121,42 +136,48 @@ impl ReplaySource {
                 Ok(())
             }
             Poll::Ready(Some(frame)) => {
-                let frame = self.accept(&mut state, frame)?;
+                let frame = self.accept(&mut state, frame, None)?;
                 state.prefetched = Some(frame);
                 Ok(())
             }
         }
     }
 
-    /// A body for a new attempt, replaying what was sent; `None` when what was sent is
-    /// no longer kept (more than the call's or the channel's buffer). The previous
-    /// attempt's body stops.
+    /// A body for the next attempt of a retried call, replaying what was sent; `None`
+    /// when what was sent is no longer kept (more than the call's or the channel's
+    /// buffer). The previous attempts' bodies stop.
     pub(crate) fn attempt(self: &Arc<Self>) -> Option<AttemptBody> {
+        self.new_attempt(false)
+    }
+
+    /// A body for one more hedged attempt, beside those still sending.
+    pub(crate) fn hedge(self: &Arc<Self>) -> Option<AttemptBody> {
+        self.new_attempt(true)
+    }
+
+    fn new_attempt(self: &Arc<Self>, beside: bool) -> Option<AttemptBody> {
         let mut state = self.lock();
         if !state.keeping || state.cancelled {
             return None;
         }
-        state.attempt += 1;
-        if let Some(waker) = state.waiting.take() {
-            // The previous attempt may be waiting on the live stream: let it see it lost.
-            waker.wake();
+        state.newest += 1;
+        let id = state.newest;
+        if !beside {
+            state.live.clear();
+            // Earlier attempts may be waiting on the live stream: let them see they lost.
+            state.wake_all();
         }
-        let (first, replay) = match (state.prefetched.take(), state.kept.as_slice()) {
-            (Some(first), _) => (Some(first), VecDeque::new()),
-            (None, [one]) => (Some(Frame::data(one.clone())), VecDeque::new()),
-            (None, kept) => (None, kept.iter().cloned().collect()),
-        };
+        state.live.push(id);
         Some(AttemptBody {
             source: self.clone(),
-            attempt: state.attempt,
-            first,
-            replay,
+            id,
+            next: 0,
         })
     }
 
     /// The request of another attempt: the call's head with `body`; `avoid` is the
     /// connection that refused the last attempt; `previous` the attempts before this
-    /// one under the retry policy (sent as `grpc-previous-rpc-attempts` when not 0).
+    /// one under the call's policy (sent as `grpc-previous-rpc-attempts` when not 0).
     pub(crate) fn replay_request(
         &self,
         body: AttemptBody,
@@ -189,15 +210,40 @@ impl ReplaySource {
         self.stop_keeping(&mut state);
     }
 
-    /// The call is over from the caller's side: the live attempt stops and its stream
-    /// is reset (CANCEL) if it is still sending.
+    /// The call committed to attempt `id`: every other attempt stops (its stream is
+    /// reset), the buffer is released, and no attempt will follow.
+    pub(crate) fn commit_to(&self, id: u64) {
+        let mut state = self.lock();
+        state.live.retain(|a| *a == id);
+        self.stop_keeping(&mut state);
+        state.wake_all();
+    }
+
+    /// Stops one attempt (a hedge that lost): its body fails with CANCEL.
+    pub(crate) fn cancel_attempt(&self, id: u64) {
+        let mut state = self.lock();
+        state.live.retain(|a| *a != id);
+        state.wake_all();
+    }
+
+    /// The call is over from the caller's side: the live attempts stop and their
+    /// streams are reset (CANCEL) if they are still sending.
     pub(crate) fn cancel(&self) {
         let mut state = self.lock();
         state.cancelled = true;
+        state.live.clear();
         self.stop_keeping(&mut state);
-        if let Some(waker) = state.waiting.take() {
-            waker.wake();
-        }
+        state.wake_all();
+    }
+
+    /// Whether attempt `id` may still send (not cancelled, not behind a commit).
+    pub(crate) fn is_live(&self, id: u64) -> bool {
+        self.lock().live.contains(&id)
+    }
+
+    /// Whether another attempt may still start (the call has not committed).
+    pub(crate) fn is_keeping(&self) -> bool {
+        self.lock().keeping
     }
 
     /// Why the request body failed, if it did: the status the call ends with.
@@ -218,10 +264,12 @@ impl ReplaySource {
     }
 
     /// Checks a frame from tonic and keeps its data for replays while it fits.
+    /// `puller` is the attempt that read it (`None` before any attempt).
     fn accept(
         &self,
         state: &mut SourceState,
         frame: Result<Frame<Bytes>, Status>,
+        puller: Option<u64>,
     ) -> Result<Frame<Bytes>, Status> {
         let frame = match frame {
             Ok(frame) => frame,
@@ -243,6 +291,7 @@ impl ReplaySource {
             state.failure.get_or_insert(failure.clone());
             return Err(failure);
         }
+        state.pulled += 1;
         if state.keeping {
             let cost = data.len().saturating_add(PER_MESSAGE_OVERHEAD);
             let fits = state.kept_cost.saturating_add(cost) <= CALL_LIMIT;
@@ -250,8 +299,13 @@ impl ReplaySource {
                 state.kept_cost += cost;
                 state.kept.push(data.clone());
             } else {
-                // Past the call's or the channel's buffer: the call commits.
+                // Past the call's or the channel's buffer: the call commits (A6: to the
+                // attempt furthest along, the one that read this message); the others
+                // stop.
                 self.stop_keeping(state);
+                if let Some(id) = puller {
+                    state.live.retain(|a| *a == id);
+                }
             }
         }
         Ok(frame)
@@ -265,18 +319,26 @@ impl Drop for ReplaySource {
     }
 }
 
-/// The request body of one attempt: what was sent before, then the live stream.
+/// The request body of one attempt: what was sent before (from the buffer), then the
+/// live stream.
 pub(crate) struct AttemptBody {
     source: Arc<ReplaySource>,
-    attempt: u64,
-    first: Option<Frame<Bytes>>,
-    replay: VecDeque<Bytes>,
+    id: u64,
+    /// The index of the next message this attempt sends.
+    next: usize,
+}
+
+impl AttemptBody {
+    /// The attempt's number within its call.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 impl std::fmt::Debug for AttemptBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttemptBody")
-            .field("attempt", &self.attempt)
+            .field("attempt", &self.id)
             .finish_non_exhaustive()
     }
 }
@@ -298,13 +360,23 @@ impl Body for AttemptBody {
         let this = self.get_mut();
         let source = &*this.source;
         let mut state = source.lock();
-        if state.cancelled || state.attempt != this.attempt {
+        if state.cancelled || !state.live.contains(&this.id) {
             return Poll::Ready(Some(Err(cancel())));
         }
-        if let Some(frame) = this.first.take() {
+        if this.next == 0
+            && let Some(frame) = state.prefetched.take()
+        {
+            // The first attempt sends the frame read before it existed.
+            this.next = usize::from(frame.is_data());
             return Poll::Ready(Some(Ok(frame)));
         }
-        if let Some(data) = this.replay.pop_front() {
+        if this.next < state.pulled {
+            // Sent before (by an earlier attempt, or a faster hedge): from the buffer.
+            let Some(data) = state.kept.get(this.next).cloned() else {
+                // No longer kept: the call committed to another attempt.
+                return Poll::Ready(Some(Err(cancel())));
+            };
+            this.next += 1;
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
         let Some(rest) = state.rest.as_mut() else {
@@ -312,21 +384,28 @@ impl Body for AttemptBody {
         };
         match Pin::new(rest).poll_frame(cx) {
             Poll::Pending => {
-                if !state
-                    .waiting
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    state.waiting = Some(cx.waker().clone());
+                let id = this.id;
+                match state.waiting.iter_mut().find(|(a, _)| *a == id) {
+                    Some((_, waker)) if waker.will_wake(cx.waker()) => {}
+                    Some((_, waker)) => *waker = cx.waker().clone(),
+                    None => state.waiting.push((id, cx.waker().clone())),
                 }
                 Poll::Pending
             }
             Poll::Ready(None) => {
                 state.rest = None;
+                state.wake_all();
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(frame)) => match source.accept(&mut state, frame) {
-                Ok(frame) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(frame)) => match source.accept(&mut state, frame, Some(this.id)) {
+                Ok(frame) => {
+                    if frame.is_data() {
+                        this.next += 1;
+                    }
+                    // Hedges waiting for this message can send it now.
+                    state.wake_all();
+                    Poll::Ready(Some(Ok(frame)))
+                }
                 // The status is kept for the caller; the stream is cancelled.
                 Err(_) => Poll::Ready(Some(Err(cancel()))),
             },
@@ -334,7 +413,8 @@ impl Body for AttemptBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.replay.is_empty() && self.source.lock().rest.is_none()
+        let state = self.source.lock();
+        state.prefetched.is_none() && self.next >= state.pulled && state.rest.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

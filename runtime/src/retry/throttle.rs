@@ -47,8 +47,7 @@ impl Throttle {
             });
     }
 
-    /// Whether retries are throttled now (without taking a token).
-    #[cfg(test)]
+    /// Whether retries and hedges are throttled now (without taking a token).
     pub(crate) fn is_throttled(&self) -> bool {
         self.tokens.load(Ordering::Acquire) <= self.max / 2
     }

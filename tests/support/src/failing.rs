@@ -30,6 +30,9 @@ pub enum Answer {
     FailWithPushback(Code, &'static str),
     /// Sends response headers and one message, then fails (server streaming only).
     HeadersThenFail(Code),
+    /// Never answers (unary only); the call is marked cancelled when the client resets
+    /// it.
+    Hang,
 }
 
 /// One call the server received.
@@ -45,6 +48,8 @@ pub struct Received {
     pub timeout: Option<String>,
     /// The `message` of each request message the handler read.
     pub messages: Vec<String>,
+    /// Whether the client cancelled it while its handler was running.
+    pub cancelled: bool,
 }
 
 #[derive(Clone, Default)]
@@ -69,6 +74,7 @@ impl Shared {
             previous_attempts: header("grpc-previous-rpc-attempts"),
             timeout: header("grpc-timeout"),
             messages: Vec::new(),
+            cancelled: false,
         });
         let answer = self
             .script
@@ -96,7 +102,19 @@ fn failure(answer: &Answer) -> Option<Status> {
                 .insert("grpc-retry-pushback-ms", pushback.parse().unwrap());
             Some(status)
         }
-        Answer::Succeed | Answer::HeadersThenFail(_) => None,
+        Answer::Succeed | Answer::HeadersThenFail(_) | Answer::Hang => None,
+    }
+}
+
+/// Marks a call cancelled when its handler is dropped before it finished.
+struct CancelGuard {
+    shared: Shared,
+    index: usize,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        self.shared.received.lock().unwrap()[self.index].cancelled = true;
     }
 }
 
@@ -115,6 +133,13 @@ impl Echo for Shared {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
         let (answer, index) = self.enter("Unary", &request);
         self.record(index, request.get_ref().message.clone());
+        if let Answer::Hang = answer {
+            let _guard = CancelGuard {
+                shared: self.clone(),
+                index,
+            };
+            std::future::pending::<()>().await;
+        }
         match failure(&answer) {
             Some(status) => Err(status),
             None => Ok(Response::new(reply(request.into_inner().message))),
