@@ -160,21 +160,28 @@ where
             }
         };
         let failed = match outcome {
-            Ok(response) => match trailers_only_failure(&response) {
-                Some(code) if rule.is_some() => Outcome::TrailersOnly(response, code),
-                _ => {
-                    // A Trailers-Only OK is a success for throttling; other responses
-                    // report their status in their trailers (see `Committed`).
-                    if let (Some(throttle), true) = (
-                        &shared.throttle,
-                        response.headers().contains_key(&names::GRPC_STATUS)
-                            && trailers_only_failure(&response).is_none(),
-                    ) {
-                        throttle.success();
+            Ok(response) => {
+                // Without a policy or throttling, nothing here looks at the headers.
+                let failure = if rule.is_some() || shared.throttle.is_some() {
+                    trailers_only_failure(&response)
+                } else {
+                    None
+                };
+                match failure {
+                    Some(code) if rule.is_some() => Outcome::TrailersOnly(response, code),
+                    _ => {
+                        // A Trailers-Only OK is a success for throttling; other responses
+                        // report their status in their trailers (see `Committed`).
+                        if let Some(throttle) = &shared.throttle
+                            && failure.is_none()
+                            && response.headers().contains_key(&names::GRPC_STATUS)
+                        {
+                            throttle.success();
+                        }
+                        break Ok(response);
                     }
-                    break Ok(response);
                 }
-            },
+            }
             Err(AttemptError::Unsent(unsent)) => {
                 if options
                     .deadline
