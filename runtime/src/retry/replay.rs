@@ -592,6 +592,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hedges_share_the_live_stream_and_wake_each_other() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = source(body, 1 << 20, &budget);
+        let mut a = source.attempt().unwrap();
+        let mut b = source.hedge().unwrap();
+        tx.send(message(1)).unwrap();
+        assert_eq!(
+            next(&mut a).await,
+            Some(Ok(message(1))),
+            "a reads it from tonic"
+        );
+        assert_eq!(
+            next(&mut b).await,
+            Some(Ok(message(1))),
+            "b from the buffer"
+        );
+        // Both wait at the front; tonic's stream remembers one waker only, so whichever
+        // reads the next message wakes the other.
+        let a_waits = tokio::spawn(async move { (next(&mut a).await, a) });
+        let b_waits = tokio::spawn(async move { (next(&mut b).await, b) });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        tx.send(message(2)).unwrap();
+        let within = std::time::Duration::from_secs(5);
+        let (got_a, mut a) = tokio::time::timeout(within, a_waits)
+            .await
+            .expect("a woken")
+            .unwrap();
+        let (got_b, mut b) = tokio::time::timeout(within, b_waits)
+            .await
+            .expect("b woken")
+            .unwrap();
+        assert_eq!((got_a, got_b), (Some(Ok(message(2))), Some(Ok(message(2)))));
+        drop(tx);
+        assert_eq!(next(&mut a).await, None);
+        assert_eq!(next(&mut b).await, None);
+
+        // The winner's commit stops the other.
+        let (_tx, body) = live();
+        let other = self::source(body, 1 << 20, &budget);
+        let mut a = other.attempt().unwrap();
+        let b = other.hedge().unwrap();
+        other.commit_to(b.id());
+        assert_eq!(next(&mut a).await, Some(Err("Some(CANCEL)".into())));
+        assert!(other.is_live(b.id()));
+    }
+
+    #[tokio::test]
+    async fn past_the_buffer_a_hedged_call_commits_to_the_attempt_furthest_along() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = source(body, 1 << 20, &budget);
+        let mut a = source.attempt().unwrap();
+        let mut b = source.hedge().unwrap();
+        for _ in 0..3 {
+            tx.send(message(100 << 10)).unwrap();
+            assert!(next(&mut a).await.unwrap().is_ok());
+        }
+        assert!(!source.is_keeping(), "300 KiB: over the call's buffer");
+        assert!(source.is_live(a.id()) && !source.is_live(b.id()));
+        assert_eq!(next(&mut b).await, Some(Err("Some(CANCEL)".into())));
+        assert!(source.hedge().is_none(), "no hedge after the commit");
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[tokio::test]
     async fn prefetch_takes_a_ready_first_message_for_the_first_attempt() {
         let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
         let body = tonic::body::Body::new(http_body_util::Full::new(message(2)));
