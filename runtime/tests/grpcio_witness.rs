@@ -62,6 +62,18 @@ impl Grpcio {
         self.calls.lock().unwrap().clone()
     }
 
+    /// Waits until `n` calls are reported, then a little longer, and says how many
+    /// there are: exactly `n` means no more came (reports arrive through Python's
+    /// stdout, a moment after the calls).
+    async fn settled_calls(&self, n: usize) -> usize {
+        eventually(Duration::from_secs(10), "the calls reported", || {
+            self.calls().len() >= n
+        })
+        .await;
+        tokio::time::sleep(MS(300)).await;
+        self.calls().len()
+    }
+
     fn client(&self, attempts: u32) -> EchoClient<Channel> {
         let json = format!(
             r#"{{"methodConfig": [{{"name": [{{"service": "echo.v1.Echo"}}],
@@ -123,8 +135,11 @@ async fn grpcio_pushback_is_honoured_and_a_negative_one_stops() {
     let status = server.client(3).unary(request("hi")).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(status.message(), "grpcio says UNAVAILABLE@-1");
-    tokio::time::sleep(MS(100)).await;
-    assert_eq!(server.calls().len(), 1, "no retry after pushback -1");
+    assert_eq!(
+        server.settled_calls(1).await,
+        1,
+        "no retry after pushback -1"
+    );
 }
 
 #[tokio::test]
@@ -132,12 +147,10 @@ async fn grpcio_non_retryable_codes_and_max_attempts() {
     let server = Grpcio::start(&["INTERNAL"]);
     let status = server.client(3).unary(request("hi")).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal);
-    tokio::time::sleep(MS(100)).await;
-    assert_eq!(server.calls().len(), 1);
+    assert_eq!(server.settled_calls(1).await, 1);
 
     let server = Grpcio::start(&["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
     let status = server.client(2).unary(request("hi")).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    tokio::time::sleep(MS(100)).await;
-    assert_eq!(server.calls().len(), 2, "exactly max_attempts");
+    assert_eq!(server.settled_calls(2).await, 2, "exactly max_attempts");
 }

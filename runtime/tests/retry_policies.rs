@@ -167,14 +167,21 @@ async fn the_deadline_cuts_the_retry_loop_short() {
     let left: Vec<u64> = received
         .iter()
         .map(|r| {
+            // grpc-timeout: up to 8 digits and a unit (PROTOCOL-HTTP2.md), in ns here.
             let t = r.timeout.as_deref().unwrap();
-            assert!(t.ends_with('u') || t.ends_with('m'), "{t}");
-            let n: u64 = t[..t.len() - 1].parse().unwrap();
-            if t.ends_with('m') { n * 1000 } else { n }
+            let (digits, unit) = t.split_at(t.len() - 1);
+            let n: u64 = digits.parse().unwrap();
+            n * match unit {
+                "n" => 1,
+                "u" => 1_000,
+                "m" => 1_000_000,
+                "S" => 1_000_000_000,
+                other => panic!("unit {other} for a timeout under a second: {t}"),
+            }
         })
         .collect();
     assert!(left.windows(2).all(|w| w[1] < w[0]), "{left:?}");
-    assert!(left[0] <= 400_000, "{left:?}");
+    assert!(left[0] <= 400_000_000, "{left:?}");
 }
 
 #[tokio::test]
@@ -317,4 +324,48 @@ async fn a_bidi_call_that_failed_before_any_response_is_replayed() {
     assert_eq!(got, ["x", "y"]);
     assert_eq!(server.calls(), 2);
     assert_eq!(channel.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn a_unary_message_larger_than_the_replay_buffer_is_sent_once_without_retries() {
+    // 300 KiB: more than a call's 256 KiB buffer. The call commits at once: it is sent,
+    // but a failure would not be retried.
+    let server = FailingServer::start([]).await;
+    let (_, mut client) = client_of(&server, policy(3, "0.001s", ""));
+    let big = EchoRequest {
+        message: "big".into(),
+        padding: vec![1; 300 << 10],
+        ..Default::default()
+    };
+    let reply = client.unary(big.clone()).await.expect("sent once");
+    assert_eq!(reply.into_inner().message, "big");
+    server.answer([unavailable("not retried")]);
+    let status = client.unary(big).await.unwrap_err();
+    assert_eq!(status.message(), "not retried");
+    assert_eq!(server.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_that_commits_while_replaying_still_sends_everything() {
+    // The server answers the second attempt's headers at once (a bidi handler), while
+    // the replay of 200 KiB is still going out through a 64 KiB window.
+    let server = FailingServer::start([unavailable("first")]).await;
+    let (_, mut client) = client_of(&server, policy(3, "0.001s", ""));
+    let big = |m: &str| EchoRequest {
+        message: m.into(),
+        padding: vec![2; 100 << 10],
+        ..Default::default()
+    };
+    let requests = tokio_stream::iter([big("x"), big("y")]);
+    let mut replies = client.bidi(requests).await.unwrap().into_inner();
+    let mut got = Vec::new();
+    while let Some(reply) = replies.next().await {
+        got.push(
+            reply
+                .expect("the committed attempt sends the whole request")
+                .message,
+        );
+    }
+    assert_eq!(got, ["x", "y"]);
+    assert_eq!(server.calls(), 2);
 }

@@ -119,6 +119,7 @@ where
     let mut sent = 1u32;
     let mut next_at = Some(Instant::now() + rule.delay);
     let mut last: Option<Outcome<B>> = None;
+    let mut refusals = 0;
     loop {
         // Send every hedge that is due (all at once for a zero delay).
         while sent < rule.max_attempts && next_at.is_some_and(|at| at <= Instant::now()) {
@@ -158,6 +159,11 @@ where
             Some(done) = in_flight.next() => done,
             () = sleep_until(next_at.unwrap_or_else(Instant::now)), if more => continue,
         };
+        if !source.is_live(id) {
+            // Stopped by a commit to another attempt (the request outgrew its buffer):
+            // whatever it ended with says nothing about the call.
+            continue;
+        }
         let failed = match outcome {
             Ok(response) => match trailers_only_failure(&response) {
                 Some(code) => Outcome::TrailersOnly(response, code),
@@ -184,6 +190,27 @@ where
                 in_flight.push(tagged(id, service.call(*unsent)));
                 continue;
             }
+            Err(AttemptError::Refused { subchannel, .. }) if refusals == 0 => {
+                // Refused unprocessed: sent again once, elsewhere, not counted (A6).
+                refusals += 1;
+                if let Some(body) = source.hedge() {
+                    source.cancel_attempt(id);
+                    let again = body.id();
+                    let request = source.replay_request(body, Some(subchannel), sent - 1);
+                    shared
+                        .counts
+                        .transparent_retries
+                        .fetch_add(1, Ordering::Relaxed);
+                    std::future::poll_fn(|cx| service.poll_ready(cx))
+                        .await
+                        .map_err(AttemptError::into_status)?;
+                    in_flight.push(tagged(again, service.call(request)));
+                    continue;
+                }
+                Outcome::Failed(Status::unavailable(
+                    "refused by the server before processing; not sent again: the call committed",
+                ))
+            }
             Err(AttemptError::Refused { status, .. } | AttemptError::Failed(status)) => {
                 if let Some(failure) = source.failure() {
                     return Err(failure);
@@ -191,10 +218,6 @@ where
                 Outcome::Failed(status)
             }
         };
-        if !source.is_live(id) && !in_flight.is_empty() {
-            // Stopped by a commit to another attempt: its end says nothing.
-            continue;
-        }
         let (code, headers) = match &failed {
             Outcome::Failed(status) => (status.code(), None),
             Outcome::TrailersOnly(response, code) => (*code, Some(response.headers())),

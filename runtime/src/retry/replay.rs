@@ -68,18 +68,33 @@ struct SourceState {
     check: MessageSizeCheck,
     /// Why the body failed: its own message over the send limit, or tonic's error.
     failure: Option<Status>,
+    /// Messages at the front of `kept` already released (sent by every live attempt
+    /// after the call committed).
+    released: usize,
     /// The last attempt's number.
     newest: u64,
-    /// The attempts that may still send: one for retries (the newest), several while
-    /// hedging. Any other attempt's body fails with CANCEL.
-    live: Vec<u64>,
+    /// The attempts that may still send, each with the index of the next message it
+    /// sends: one for retries (the newest), several while hedging. Any other attempt's
+    /// body fails with CANCEL.
+    live: Vec<Live>,
     cancelled: bool,
     /// Attempts waiting for the next message from tonic, woken when it arrives or
     /// when they are cancelled.
     waiting: Vec<(u64, Waker)>,
 }
 
+/// An attempt that may still send, and where it is.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    id: u64,
+    next: usize,
+}
+
 impl SourceState {
+    fn is_live(&self, id: u64) -> bool {
+        self.live.iter().any(|l| l.id == id)
+    }
+
     fn wake_all(&mut self) {
         for (_, waker) in self.waiting.drain(..) {
             waker.wake();
@@ -102,6 +117,7 @@ impl ReplaySource {
                 prefetched: None,
                 kept: Vec::new(),
                 pulled: 0,
+                released: 0,
                 kept_cost: 0,
                 keeping: true,
                 check: MessageSizeCheck::new(send_limit),
@@ -157,7 +173,9 @@ impl ReplaySource {
 
     fn new_attempt(self: &Arc<Self>, beside: bool) -> Option<AttemptBody> {
         let mut state = self.lock();
-        if !state.keeping || state.cancelled {
+        // The first attempt always goes (a request too large to keep is sent once);
+        // another only while everything sent so far is kept.
+        if state.cancelled || (!state.keeping && state.newest > 0) {
             return None;
         }
         state.newest += 1;
@@ -167,11 +185,10 @@ impl ReplaySource {
             // Earlier attempts may be waiting on the live stream: let them see they lost.
             state.wake_all();
         }
-        state.live.push(id);
+        state.live.push(Live { id, next: 0 });
         Some(AttemptBody {
             source: self.clone(),
             id,
-            next: 0,
         })
     }
 
@@ -203,26 +220,29 @@ impl ReplaySource {
         request
     }
 
-    /// The call committed (response headers arrived): release the buffer; no attempt
-    /// will follow.
+    /// The call committed (response headers arrived): no attempt will follow, and the
+    /// buffer is released as soon as the committed attempt has sent what it holds (its
+    /// headers can come before its replay is done).
     pub(crate) fn commit(&self) {
         let mut state = self.lock();
-        self.stop_keeping(&mut state);
+        state.keeping = false;
+        self.release_sent(&mut state);
     }
 
     /// The call committed to attempt `id`: every other attempt stops (its stream is
-    /// reset), the buffer is released, and no attempt will follow.
+    /// reset), no attempt will follow, and the buffer is released as `id` sends it.
     pub(crate) fn commit_to(&self, id: u64) {
         let mut state = self.lock();
-        state.live.retain(|a| *a == id);
-        self.stop_keeping(&mut state);
+        state.live.retain(|a| a.id == id);
+        state.keeping = false;
+        self.release_sent(&mut state);
         state.wake_all();
     }
 
     /// Stops one attempt (a hedge that lost): its body fails with CANCEL.
     pub(crate) fn cancel_attempt(&self, id: u64) {
         let mut state = self.lock();
-        state.live.retain(|a| *a != id);
+        state.live.retain(|a| a.id != id);
         state.wake_all();
     }
 
@@ -238,7 +258,7 @@ impl ReplaySource {
 
     /// Whether attempt `id` may still send (not cancelled, not behind a commit).
     pub(crate) fn is_live(&self, id: u64) -> bool {
-        self.lock().live.contains(&id)
+        self.lock().is_live(id)
     }
 
     /// Whether another attempt may still start (the call has not committed).
@@ -263,6 +283,30 @@ impl ReplaySource {
         self.budget.give_back(std::mem::take(&mut state.kept_cost));
     }
 
+    /// After a commit: gives back the messages every live attempt has sent.
+    fn release_sent(&self, state: &mut SourceState) {
+        let needed = state
+            .live
+            .iter()
+            .map(|l| l.next)
+            .min()
+            .unwrap_or(usize::MAX);
+        let upto = needed.min(state.kept.len());
+        let mut freed = 0;
+        for message in state.kept.iter_mut().take(upto).skip(state.released) {
+            freed += message.len() + PER_MESSAGE_OVERHEAD;
+            *message = Bytes::new();
+        }
+        state.released = state.released.max(upto);
+        state.kept_cost -= freed;
+        self.budget.give_back(freed);
+        if state.released == state.kept.len() {
+            state.kept = Vec::new();
+            state.released = 0;
+            self.budget.give_back(std::mem::take(&mut state.kept_cost));
+        }
+    }
+
     /// Checks a frame from tonic and keeps its data for replays while it fits.
     /// `puller` is the attempt that read it (`None` before any attempt).
     fn accept(
@@ -274,7 +318,7 @@ impl ReplaySource {
         let frame = match frame {
             Ok(frame) => frame,
             Err(error) => {
-                state.failure.get_or_insert(error.clone());
+                self.fail(state, error.clone());
                 return Err(error);
             }
         };
@@ -288,7 +332,7 @@ impl ReplaySource {
                 &self.target,
                 oversize.request_message(),
             );
-            state.failure.get_or_insert(failure.clone());
+            self.fail(state, failure.clone());
             return Err(failure);
         }
         state.pulled += 1;
@@ -304,11 +348,21 @@ impl ReplaySource {
                 // stop.
                 self.stop_keeping(state);
                 if let Some(id) = puller {
-                    state.live.retain(|a| *a == id);
+                    state.live.retain(|a| a.id == id);
                 }
             }
         }
         Ok(frame)
+    }
+}
+
+impl ReplaySource {
+    /// The request failed (its message over the send limit, tonic's error): that is the
+    /// call's status, and every attempt stops, so no server gets a truncated request.
+    fn fail(&self, state: &mut SourceState, failure: Status) {
+        state.failure.get_or_insert(failure);
+        state.live.clear();
+        state.wake_all();
     }
 }
 
@@ -324,8 +378,17 @@ impl Drop for ReplaySource {
 pub(crate) struct AttemptBody {
     source: Arc<ReplaySource>,
     id: u64,
-    /// The index of the next message this attempt sends.
-    next: usize,
+}
+
+impl Drop for AttemptBody {
+    fn drop(&mut self) {
+        // tonic's stream remembers one waker: if it was this body's, another attempt
+        // must take over reading it.
+        let mut state = self.source.lock();
+        let id = self.id;
+        state.waiting.retain(|(a, _)| *a != id);
+        state.wake_all();
+    }
 }
 
 impl AttemptBody {
@@ -360,23 +423,43 @@ impl Body for AttemptBody {
         let this = self.get_mut();
         let source = &*this.source;
         let mut state = source.lock();
-        if state.cancelled || !state.live.contains(&this.id) {
+        let id = this.id;
+        let Some(next) = state.live.iter().find(|l| l.id == id).map(|l| l.next) else {
+            return Poll::Ready(Some(Err(cancel())));
+        };
+        if state.cancelled {
             return Poll::Ready(Some(Err(cancel())));
         }
-        if this.next == 0
+        let advance = |state: &mut SourceState, to: usize| {
+            if let Some(live) = state.live.iter_mut().find(|l| l.id == id) {
+                live.next = to;
+            }
+        };
+        if next == 0
             && let Some(frame) = state.prefetched.take()
         {
             // The first attempt sends the frame read before it existed.
-            this.next = usize::from(frame.is_data());
+            advance(&mut state, usize::from(frame.is_data()));
+            if !state.keeping {
+                source.release_sent(&mut state);
+            }
             return Poll::Ready(Some(Ok(frame)));
         }
-        if this.next < state.pulled {
+        if next < state.pulled {
             // Sent before (by an earlier attempt, or a faster hedge): from the buffer.
-            let Some(data) = state.kept.get(this.next).cloned() else {
+            let Some(data) = state
+                .kept
+                .get(next)
+                .filter(|_| next >= state.released)
+                .cloned()
+            else {
                 // No longer kept: the call committed to another attempt.
                 return Poll::Ready(Some(Err(cancel())));
             };
-            this.next += 1;
+            advance(&mut state, next + 1);
+            if !state.keeping {
+                source.release_sent(&mut state);
+            }
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
         let Some(rest) = state.rest.as_mut() else {
@@ -384,7 +467,6 @@ impl Body for AttemptBody {
         };
         match Pin::new(rest).poll_frame(cx) {
             Poll::Pending => {
-                let id = this.id;
                 match state.waiting.iter_mut().find(|(a, _)| *a == id) {
                     Some((_, waker)) if waker.will_wake(cx.waker()) => {}
                     Some((_, waker)) => *waker = cx.waker().clone(),
@@ -397,10 +479,10 @@ impl Body for AttemptBody {
                 state.wake_all();
                 Poll::Ready(None)
             }
-            Poll::Ready(Some(frame)) => match source.accept(&mut state, frame, Some(this.id)) {
+            Poll::Ready(Some(frame)) => match source.accept(&mut state, frame, Some(id)) {
                 Ok(frame) => {
                     if frame.is_data() {
-                        this.next += 1;
+                        advance(&mut state, next + 1);
                     }
                     // Hedges waiting for this message can send it now.
                     state.wake_all();
@@ -414,7 +496,11 @@ impl Body for AttemptBody {
 
     fn is_end_stream(&self) -> bool {
         let state = self.source.lock();
-        state.prefetched.is_none() && self.next >= state.pulled && state.rest.is_none()
+        // A stopped attempt is not at its end: its next poll resets the stream.
+        let Some(next) = state.live.iter().find(|l| l.id == self.id).map(|l| l.next) else {
+            return false;
+        };
+        state.prefetched.is_none() && next >= state.pulled && state.rest.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -657,6 +743,65 @@ mod tests {
         assert_eq!(next(&mut b).await, Some(Err("Some(CANCEL)".into())));
         assert!(source.hedge().is_none(), "no hedge after the commit");
         assert_eq!(budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_commit_during_a_replay_keeps_what_the_attempt_still_sends() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = source(body, 1 << 20, &budget);
+        let mut first = source.attempt().unwrap();
+        tx.send(message(3)).unwrap();
+        tx.send(message(4)).unwrap();
+        assert!(next(&mut first).await.unwrap().is_ok());
+        assert!(next(&mut first).await.unwrap().is_ok());
+        let mut second = source.attempt().unwrap();
+        // Its response headers arrive before it replayed anything.
+        source.commit();
+        assert!(source.attempt().is_none(), "committed: no attempt follows");
+        assert_eq!(next(&mut second).await, Some(Ok(message(3))));
+        assert_eq!(
+            budget.held(),
+            9 + PER_MESSAGE_OVERHEAD,
+            "the first is given back"
+        );
+        assert_eq!(next(&mut second).await, Some(Ok(message(4))));
+        assert_eq!(budget.held(), 0, "everything sent: the buffer is released");
+        tx.send(message(5)).unwrap();
+        drop(tx);
+        assert_eq!(next(&mut second).await, Some(Ok(message(5))), "then live");
+        assert_eq!(next(&mut second).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_request_too_large_to_keep_is_still_sent_once() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let body = tonic::body::Body::new(http_body_util::Full::new(message(300 << 10)));
+        let source = source(body, 1 << 20, &budget);
+        std::future::poll_fn(|cx| Poll::Ready(source.prefetch(cx)))
+            .await
+            .unwrap();
+        let mut first = source.attempt().expect("the first attempt always goes");
+        assert_eq!(next(&mut first).await, Some(Ok(message(300 << 10))));
+        assert!(source.attempt().is_none(), "but it cannot be replayed");
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_failure_stops_every_hedge() {
+        let budget = Arc::new(ReplayBudget::new(CHANNEL_LIMIT));
+        let (tx, body) = live();
+        let source = source(body, 10, &budget);
+        let mut a = source.attempt().unwrap();
+        let mut b = source.hedge().unwrap();
+        tx.send(message(11)).unwrap();
+        tx.send(message(1)).unwrap();
+        assert_eq!(next(&mut a).await, Some(Err("Some(CANCEL)".into())));
+        assert_eq!(
+            next(&mut b).await,
+            Some(Err("Some(CANCEL)".into())),
+            "no hedge sends a request with a message left out"
+        );
     }
 
     #[tokio::test]

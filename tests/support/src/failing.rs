@@ -226,7 +226,11 @@ impl FailingServer {
         };
         let service = GeneratedServer::new(shared.clone());
         let task = tokio::spawn(async move {
+            // HTTP/2's default 64 KiB windows, so a large request takes several round
+            // trips (the replay tests rely on it).
             let _ = tonic::transport::Server::builder()
+                .initial_stream_window_size(65_535)
+                .initial_connection_window_size(65_535)
                 .add_service(service)
                 .serve_with_incoming(TcpListenerStream::new(listener))
                 .await;
