@@ -222,7 +222,8 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
         "connections.toml",
         "[defaults]\ntrust_domain = \"example.org\"\n\
          [targets.payments]\naddress = \"payments.internal:8443\"\npreset = \"high_throughput\"\n\
-         [targets.payments.profiles.development]\naddress = \"127.0.0.1:50051\"\nretry = false\n",
+         [targets.payments.profiles.development]\naddress = \"127.0.0.1:50051\"\nretry = false\n\
+         [targets.payments.pool]\nmax_size = 20\n",
     );
     let output = ephemos(&["check"], dir.path());
     assert!(output.status.success(), "{output:?}");
@@ -235,7 +236,7 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
         "{text}"
     );
     assert!(
-        text.contains("# warning: target `payments`: set but not in force in this version of ephemos: pool.size = 10"),
+        text.contains("# warning: target `payments`: set but not in force in this version of ephemos: pool.max_size = 20"),
         "{text}"
     );
 
@@ -244,11 +245,11 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
             .unwrap();
     let profile = &json["targets"][0]["profiles"][0];
     assert_eq!(profile["profile"], "development");
-    // The pool of 10 (the retry policy is in force).
+    // Growth past the pool of 10 (the pool of 10 and the retry policy are in force).
     assert_eq!(
         json["targets"][0]["not_in_force"],
         serde_json::json!([
-            "pool.size = 10, max_size = 10 (one connection per endpoint is opened)"
+            "pool.max_size = 20 (the pool keeps `size` connections per endpoint and does not grow)"
         ])
     );
 

@@ -29,16 +29,11 @@ impl fmt::Display for NotInForce {
 pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
     let mut out = Vec::new();
     let pool = &config.pool;
-    if pool.size > 1 || pool.max_size > 1 {
+    // `size` connections per endpoint and `warm` are in force (the runtime's pool).
+    if pool.max_size > pool.size {
         out.push(NotInForce {
-            setting: format!("pool.size = {}, max_size = {}", pool.size, pool.max_size),
-            instead: "one connection per endpoint is opened",
-        });
-    }
-    if pool.warm {
-        out.push(NotInForce {
-            setting: "pool.warm = true".to_owned(),
-            instead: "connections open at the first call or connect()",
+            setting: format!("pool.max_size = {}", pool.max_size),
+            instead: "the pool keeps `size` connections per endpoint and does not grow",
         });
     }
     if let Some(n) = pool.max_streams_per_connection {
@@ -100,10 +95,7 @@ mod tests {
         );
         let a = not_in_force(&checked.target("a").unwrap().config);
         let settings: Vec<&str> = a.iter().map(|n| n.setting.as_str()).collect();
-        assert_eq!(
-            settings,
-            ["pool.size = 10, max_size = 10", "health_check = \"\"",]
-        );
+        assert_eq!(settings, ["health_check = \"\""]);
         // A retry policy, throttling, one connection, no health check: all in force;
         // hedging (target a) too.
         assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);

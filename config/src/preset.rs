@@ -159,6 +159,18 @@ impl Preset {
         }
     }
 
+    /// The preset's pool, as a resolved target without pool settings of its own has it.
+    pub const fn pool_config(self) -> crate::model::PoolConfig {
+        let v = self.values();
+        crate::model::PoolConfig {
+            size: v.pool_size,
+            max_size: v.pool_size,
+            cleanup_interval: DEFAULT_CLEANUP_INTERVAL,
+            max_streams_per_connection: None,
+            warm: false,
+        }
+    }
+
     /// The dial settings of this preset, for a channel built without `connections.toml`.
     pub const fn connection_config(self) -> ConnectionConfig {
         let v = self.values();

@@ -141,6 +141,9 @@ pub fn size_in(value: u64, range: RangeInclusive<u32>, why: &str) -> Result<u32,
     }
 }
 
+/// The largest pool: more connections to one endpoint stop helping long before this.
+pub const MAX_POOL_SIZE: u32 = 64;
+
 /// A setting of a configuration given in code that breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingProblem {
@@ -262,6 +265,35 @@ impl ConnectionConfig {
                 value.to_string(),
                 size_in(u64::from(value), range, why).map(|_| ()),
             );
+        }
+        problems
+    }
+}
+
+impl crate::model::PoolConfig {
+    /// Every rule these pool settings break, in `connections.toml`'s words.
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        let mut problems = Vec::new();
+        if let Err(problem) = size_in(
+            u64::from(self.size),
+            1..=MAX_POOL_SIZE,
+            "connections per endpoint",
+        ) {
+            problems.push(SettingProblem {
+                setting: "pool.size",
+                value: self.size.to_string(),
+                problem,
+            });
+        }
+        if self.max_size < self.size {
+            problems.push(SettingProblem {
+                setting: "pool.max_size",
+                value: self.max_size.to_string(),
+                problem: InvalidValue::new(
+                    format!("max_size {} < size {}", self.max_size, self.size),
+                    "the pool grows from `size` up to `max_size`: make max_size >= size",
+                ),
+            });
         }
         problems
     }

@@ -49,3 +49,25 @@ async fn connect_reports_a_build_error_too() {
         .connect_lazy();
     assert!(matches!(no_endpoints, Err(BuildError::NoEndpoints { .. })));
 }
+
+#[tokio::test]
+async fn a_pool_given_in_code_is_checked_like_the_files() {
+    let pool = ephemos::config::model::PoolConfig {
+        size: 65,
+        max_size: 2,
+        ..ephemos::config::Preset::Production.pool_config()
+    };
+    let error = Channel::plaintext("127.0.0.1:1".parse::<ephemos::Address>().unwrap())
+        .target_name("echo")
+        .pool(pool)
+        .connect_lazy()
+        .unwrap_err();
+    let BuildError::Settings { problems, .. } = &error else {
+        panic!("{error:?}");
+    };
+    let settings: Vec<_> = problems.iter().map(|p| p.setting).collect();
+    assert_eq!(settings, ["pool.size", "pool.max_size"]);
+    let text = error.to_string();
+    assert!(text.contains("`pool.size = 65`"), "{text}");
+    assert!(text.contains("make max_size >= size"), "{text}");
+}

@@ -19,8 +19,7 @@ use crate::service_config::{
 };
 use crate::value::{InvalidValue, SpiffeId, TrustDomain, parse_byte_size};
 
-/// The largest pool: more connections to one endpoint stop helping long before this.
-pub(crate) const MAX_POOL_SIZE: u32 = 64;
+pub(crate) use crate::rules::MAX_POOL_SIZE;
 
 const SERVER_KEYS: [&str; 5] = [
     "server_id",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ephemos_config::Preset;
 use ephemos_config::model::{
-    ConnectionConfig, IdentityConfig, IdentitySource, ServerAuthorization, TargetConfig,
+    ConnectionConfig, IdentityConfig, IdentitySource, PoolConfig, ServerAuthorization, TargetConfig,
 };
 use ephemos_config::rules::{Floors, SettingProblem};
 use ephemos_config::service_config::ServiceConfig;
@@ -113,6 +113,7 @@ pub struct ChannelBuilder {
     target: String,
     endpoints: Vec<Address>,
     connection: ConnectionConfig,
+    pool: PoolConfig,
     service_config: ServiceConfig,
     identity: IdentityChoice,
     /// `None` until said: [`Channel::plaintext`] names none, and TLS without one is an
@@ -145,6 +146,7 @@ impl ChannelBuilder {
             target,
             endpoints,
             connection: Preset::Production.connection_config(),
+            pool: Preset::Production.pool_config(),
             service_config: ServiceConfig::default(),
             identity,
             authorization,
@@ -156,6 +158,7 @@ impl ChannelBuilder {
             target: config.name.to_string(),
             endpoints: config.endpoints.to_vec(),
             connection: config.connection,
+            pool: config.pool,
             service_config: config.service_config.clone(),
             identity: IdentityChoice::Config(config.identity.clone()),
             authorization: Some(config.server_authorization.clone()),
@@ -197,7 +200,8 @@ impl ChannelBuilder {
         self
     }
 
-    /// Connects to these endpoints (one connection each) instead of the configured ones.
+    /// Connects to these endpoints (`pool.size` connections each) instead of the
+    /// configured ones.
     pub fn endpoints(mut self, endpoints: impl IntoIterator<Item = Address>) -> Self {
         self.endpoints = endpoints.into_iter().collect();
         self
@@ -210,7 +214,15 @@ impl ChannelBuilder {
         self
     }
 
-    /// Per-method timeouts and wait-for-ready (retry policies arrive with the retry layer).
+    /// The pool: `size` connections per endpoint (and `warm` to open them at once);
+    /// checked with `connections.toml`'s rules when the channel is created.
+    pub fn pool(mut self, config: PoolConfig) -> Self {
+        self.pool = config;
+        self
+    }
+
+    /// Per-method timeouts, wait-for-ready, retry and hedging policies, and the channel's
+    /// retry throttling.
     pub fn service_config(mut self, config: ServiceConfig) -> Self {
         self.service_config = config;
         self
@@ -221,7 +233,8 @@ impl ChannelBuilder {
     /// (the same words), there is no endpoint, the identity cannot be set up, or a
     /// plaintext channel is told which servers to accept.
     pub fn connect_lazy(self) -> Result<Channel, BuildError> {
-        let problems = self.connection.problems(&FLOORS);
+        let mut problems = self.connection.problems(&FLOORS);
+        problems.extend(self.pool.problems());
         if !problems.is_empty() {
             return Err(BuildError::Settings {
                 target: self.target,
@@ -271,6 +284,7 @@ impl ChannelBuilder {
             authority,
             &self.endpoints,
             self.connection,
+            self.pool,
             &self.service_config,
             tls,
         ))

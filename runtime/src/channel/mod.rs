@@ -30,7 +30,7 @@ pub use watcher::StateWatcher;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use ephemos_config::model::ConnectionConfig;
+use ephemos_config::model::{ConnectionConfig, PoolConfig};
 use ephemos_config::model::{KeepaliveConfig, ServerAuthorization, TargetConfig};
 use ephemos_config::service_config::ServiceConfig;
 use ephemos_config::value::Address;
@@ -131,10 +131,11 @@ impl Channel {
         authority: Authority,
         endpoints: &[Address],
         connection: ConnectionConfig,
+        pool: PoolConfig,
         service_config: &ServiceConfig,
         tls: Option<Arc<TlsSettings>>,
     ) -> Channel {
-        let pool = Pool::new(target.clone(), endpoints, connection, tls);
+        let pool = Pool::new(target.clone(), endpoints, connection, pool, tls);
         let methods = MethodPolicies::new(service_config);
         let stack = RetryLayer::new(
             target.clone(),
@@ -246,6 +247,7 @@ impl Channel {
             })
             .collect();
         let retry = self.stack.stats();
+        let pool = self.facade.pool.stats();
         ChannelStats {
             target: self.facade.target.to_string(),
             state: self.state(),
@@ -260,6 +262,9 @@ impl Channel {
             throttled: retry.throttled,
             retry_delay: retry.retry_delay,
             throttle_tokens: retry.throttle_tokens,
+            pool_size: pool.size,
+            pool_hits: pool.hits,
+            pool_misses: pool.misses,
         }
     }
 }

@@ -44,6 +44,12 @@ pub struct ChannelStats {
     pub retry_delay: Duration,
     /// Tokens in the retry throttling bucket, when `retry_throttling` is set.
     pub throttle_tokens: Option<f64>,
+    /// Connections per endpoint (`pool.size`).
+    pub pool_size: u32,
+    /// Attempts that found a READY connection at once.
+    pub pool_hits: u64,
+    /// Attempts that waited for a connection.
+    pub pool_misses: u64,
 }
 
 /// A snapshot of one connection of a channel.
@@ -80,6 +86,14 @@ impl fmt::Display for ChannelStats {
             Some(time) => format!("{time:?}"),
         };
         writeln!(f, "channel `{}`: {}", self.target, self.state)?;
+        writeln!(
+            f,
+            "  pool {} per endpoint, {} connections, hits {}, misses {}",
+            self.pool_size,
+            self.connections.len(),
+            self.pool_hits,
+            self.pool_misses
+        )?;
         writeln!(
             f,
             "  keepalive {keepalive}, server max streams {}, replay buffers {} bytes",
@@ -146,6 +160,9 @@ mod tests {
             throttled: 1,
             retry_delay: Duration::from_millis(250),
             throttle_tokens: Some(7.5),
+            pool_size: 1,
+            pool_hits: 9,
+            pool_misses: 1,
         };
         let text = stats.to_string();
         assert!(text.contains("channel `echo`: READY"), "{text}");
@@ -154,6 +171,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("127.0.0.1:1"), "{text}");
+        assert!(
+            text.contains("pool 1 per endpoint, 1 connections, hits 9, misses 1"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "retries 4 (waited 250ms), hedges 2, transparent retries 3, throttled 1, throttle tokens 7.5"

@@ -1,7 +1,7 @@
-//! The pool: owns a channel's subchannels (one per endpoint today; the pool issue adds
-//! `size` per endpoint, growth, health checking and cleanup), picks one for each attempt
-//! ([`pick`]), and counts calls in flight per subchannel, released when the response body
-//! ends or is dropped ([`body`]).
+//! The pool: owns a channel's subchannels (`pool.size` per endpoint; growth, health
+//! checking and cleanup are still to come), picks one for each attempt ([`pick`]: power
+//! of two choices on the calls in flight), and counts calls in flight per subchannel,
+//! released when the response body ends or is dropped ([`body`]).
 //!
 //! [`Pool`] is a `tower::Service` of attempts: it answers with the response, or with an
 //! [`AttemptError`] that says whether the server can have processed the attempt.
@@ -14,10 +14,10 @@ pub(crate) use body::PooledBody;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use ephemos_config::model::ConnectionConfig;
+use ephemos_config::model::{ConnectionConfig, PoolConfig};
 use ephemos_config::value::Address;
 use http::{Request, Response};
 use tokio::sync::watch;
@@ -40,21 +40,42 @@ struct Inner {
     next: AtomicUsize,
     channel: Arc<ChannelShared>,
     changed: watch::Receiver<u64>,
+    /// Connections per endpoint.
+    size: u32,
+    /// Attempts that found a READY connection at once.
+    hits: AtomicU64,
+    /// Attempts that waited for one.
+    misses: AtomicU64,
+}
+
+/// What the pool did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PoolStats {
+    pub(crate) size: u32,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
 }
 
 impl Pool {
-    /// One subchannel per endpoint; nothing connects until the first call or `connect()`.
+    /// `pool.size` subchannels per endpoint; nothing connects until the first call or
+    /// `connect()`, unless `pool.warm` asks for every connection now.
     pub(crate) fn new(
         target: Arc<str>,
         endpoints: &[Address],
         connection: ConnectionConfig,
+        pool: PoolConfig,
         tls: Option<Arc<TlsSettings>>,
     ) -> Pool {
         let channel = ChannelShared::new();
-        let loads: Vec<Arc<Load>> = endpoints.iter().map(|_| Load::new()).collect();
-        channel.set_loads(loads.clone());
-        let subchannels = endpoints
+        let size = pool.size.max(1) as usize;
+        let addresses: Vec<&Address> = endpoints
             .iter()
+            .flat_map(|address| std::iter::repeat_n(address, size))
+            .collect();
+        let loads: Vec<Arc<Load>> = addresses.iter().map(|_| Load::new()).collect();
+        channel.set_loads(loads.clone());
+        let subchannels: Vec<Subchannel> = addresses
+            .into_iter()
             .zip(loads)
             .map(|(address, load)| {
                 Subchannel::spawn(
@@ -69,14 +90,21 @@ impl Pool {
                 )
             })
             .collect();
-        Self::of(target, subchannels, channel)
+        if pool.warm {
+            for subchannel in &subchannels {
+                subchannel.request_connect();
+            }
+        }
+        Self::of(target, subchannels, channel, pool.size.max(1))
     }
 
-    /// A pool over subchannels made elsewhere (that share `channel`).
+    /// A pool over subchannels made elsewhere (that share `channel`), `size` per
+    /// endpoint.
     pub(crate) fn of(
         target: Arc<str>,
         subchannels: Vec<Subchannel>,
         channel: Arc<ChannelShared>,
+        size: u32,
     ) -> Pool {
         let changed = channel.changed.subscribe();
         Pool {
@@ -86,7 +114,19 @@ impl Pool {
                 next: AtomicUsize::new(0),
                 channel,
                 changed,
+                size,
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             }),
+        }
+    }
+
+    /// Hits, misses and the size per endpoint.
+    pub(crate) fn stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.inner.size,
+            hits: self.inner.hits.load(Ordering::Relaxed),
+            misses: self.inner.misses.load(Ordering::Relaxed),
         }
     }
 
@@ -131,7 +171,7 @@ impl tower::Service<Request<AttemptBody>> for Pool {
         let inner = self.inner.clone();
         Box::pin(async move {
             let options = CallOptions::of(&request);
-            let (index, ready) = pick::pick(
+            let (index, ready, waited) = pick::pick(
                 &inner.target,
                 &inner.subchannels,
                 &inner.next,
@@ -140,6 +180,8 @@ impl tower::Service<Request<AttemptBody>> for Pool {
             )
             .await
             .map_err(AttemptError::Failed)?;
+            let counter = if waited { &inner.misses } else { &inner.hits };
+            counter.fetch_add(1, Ordering::Relaxed);
             let subchannel = &inner.subchannels[index];
             let in_flight = subchannel.load().begin();
             let response = subchannel.send(ready, request).await?;

@@ -17,7 +17,13 @@ use crate::testing::{echo_request, quick};
 
 fn pool(addresses: &[std::net::SocketAddr]) -> Pool {
     let endpoints: Vec<_> = addresses.iter().map(|a| (*a).into()).collect();
-    Pool::new("echo".into(), &endpoints, quick(), None)
+    Pool::new(
+        "echo".into(),
+        &endpoints,
+        quick(),
+        ephemos_config::Preset::Production.pool_config(),
+        None,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +50,7 @@ async fn the_pick_avoids_the_connection_that_refused_unless_it_is_the_only_one()
             _ => panic!("no pick"),
         }
     }
-    let alone = Pool::of("echo".into(), Vec::new(), pool.channel().clone());
+    let alone = Pool::of("echo".into(), Vec::new(), pool.channel().clone(), 1);
     assert!(matches!(
         scan(alone.subchannels(), &next, None),
         Scan::Shutdown

@@ -74,7 +74,7 @@ async fn a_driver_that_panics_publishes_shutdown_and_calls_fail() {
     subchannel.request_connect();
     wait_for(&subchannel, ConnectivityState::Shutdown).await;
 
-    let mut pool = Pool::of("echo".into(), vec![subchannel], channel);
+    let mut pool = Pool::of("echo".into(), vec![subchannel], channel, 1);
     let Err(error) = tokio::time::timeout(Duration::from_secs(5), pool.call(echo_request("x")))
         .await
         .expect("the call does not wait for a dead driver")

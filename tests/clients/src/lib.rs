@@ -2,9 +2,6 @@
 //! the tonic client that ephemos-build generated, and clients ephemos-build generated
 //! itself. The tests of this crate check what the attribute bakes and that the clients
 //! call real servers.
-//!
-//! `TunedEcho` asks for a pool of 2, not in force yet: `#[allow(deprecated)]`
-//! acknowledges the warning the attribute gives for it.
 
 /// The echo service's generated code (named through `ephemos::__private`).
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -27,7 +24,6 @@ pub struct Echo(
     connect_timeout = "1s",
     pool_size = 2
 )]
-#[allow(deprecated)]
 pub struct TunedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
 
 /// A client with no file entry at all.

@@ -1,5 +1,6 @@
 //! The echo gRPC server: one method of each call kind, counting the calls it serves.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +27,11 @@ pub struct EchoService {
     name: String,
     calls: Arc<AtomicUsize>,
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
+    peers: Peers,
 }
+
+/// Calls served per client connection (its remote address), as the server saw them.
+type Peers = Arc<Mutex<HashMap<SocketAddr, usize>>>;
 
 impl EchoService {
     /// A service answering as `name` (to serve it on an incoming stream of one's own).
@@ -35,12 +40,17 @@ impl EchoService {
             name: name.to_owned(),
             calls: Arc::default(),
             timeouts: Arc::default(),
+            peers: Arc::default(),
         }
     }
 
-    /// Counts a call and records the `grpc-timeout` it carried.
+    /// Counts a call (and the connection it came on) and records the `grpc-timeout` it
+    /// carried.
     fn enter<T>(&self, request: &Request<T>) {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(peer) = request.remote_addr() {
+            *self.peers.lock().unwrap().entry(peer).or_default() += 1;
+        }
         let timeout = request
             .metadata()
             .get("grpc-timeout")
@@ -122,6 +132,8 @@ pub struct EchoServer {
     addr: SocketAddr,
     calls: Arc<AtomicUsize>,
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
+    peers: Peers,
+    accepted: Arc<AtomicUsize>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -137,7 +149,17 @@ impl EchoServer {
         let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
         let service = EchoService::named(name);
-        let (calls, timeouts) = (service.calls.clone(), service.timeouts.clone());
+        let (calls, timeouts, peers) = (
+            service.calls.clone(),
+            service.timeouts.clone(),
+            service.peers.clone(),
+        );
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let incoming = TcpListenerStream::new(listener).map(move |stream| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            stream
+        });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = GeneratedServer::new(service)
             .max_decoding_message_size(64 << 20)
@@ -145,7 +167,7 @@ impl EchoServer {
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(server)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
                 .await;
@@ -154,6 +176,8 @@ impl EchoServer {
             addr,
             calls,
             timeouts,
+            peers,
+            accepted,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -163,7 +187,11 @@ impl EchoServer {
     pub async fn start_unix(path: &std::path::Path, name: &str) -> EchoServer {
         let listener = tokio::net::UnixListener::bind(path).unwrap();
         let service = EchoService::named(name);
-        let (calls, timeouts) = (service.calls.clone(), service.timeouts.clone());
+        let (calls, timeouts, peers) = (
+            service.calls.clone(),
+            service.timeouts.clone(),
+            service.peers.clone(),
+        );
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -180,6 +208,8 @@ impl EchoServer {
             addr: "0.0.0.0:0".parse().unwrap(),
             calls,
             timeouts,
+            peers,
+            accepted: Arc::default(),
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -193,6 +223,18 @@ impl EchoServer {
     /// Calls served so far, counted by the server.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far, counted by the server.
+    pub fn connections_accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Calls served per client connection (keyed by the connection's remote address),
+    /// counted by the server: how many connections a client used and how it spread
+    /// its calls over them.
+    pub fn calls_per_connection(&self) -> HashMap<SocketAddr, usize> {
+        self.peers.lock().unwrap().clone()
     }
 
     /// The `grpc-timeout` header of each call served, in order (`None` without one).
