@@ -42,14 +42,9 @@ pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
             instead: "the pool does not grow",
         });
     }
-    if let Some(health) = &config.health_check {
-        out.push(NotInForce {
-            setting: format!("health_check = {:?}", &*health.service_name),
-            instead: "connections are used without health checks",
-        });
-    }
     // Retry and hedging policies and retry throttling are in force (the runtime's retry
-    // layer); the service config is not looked at here.
+    // layer), and so is client-side health checking; the service config is not looked
+    // at here.
     out
 }
 
@@ -83,7 +78,7 @@ mod tests {
         let checked = check_str(
             "c.toml",
             "[targets.a]\naddress = \"h:1\"\nserver_any = true\npreset = \"high_throughput\"\n\
-             health_check = true\n\
+             health_check = true\npool = { max_size = 20, max_streams_per_connection = 50 }\n\
              [targets.a.hedging]\nmax_attempts = 3\n\
              [targets.b]\naddress = \"h:1\"\nserver_any = true\n\
              retry_throttling = { max_tokens = 10, token_ratio = 0.1 }\n",
@@ -95,9 +90,12 @@ mod tests {
         );
         let a = not_in_force(&checked.target("a").unwrap().config);
         let settings: Vec<&str> = a.iter().map(|n| n.setting.as_str()).collect();
-        assert_eq!(settings, ["health_check = \"\""]);
-        // A retry policy, throttling, one connection, no health check: all in force;
-        // hedging (target a) too.
+        assert_eq!(
+            settings,
+            ["pool.max_size = 20", "pool.max_streams_per_connection = 50"]
+        );
+        // A retry policy, throttling, one connection: all in force; a pool of 10, health
+        // checking and hedging (target a) too.
         assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);
         assert_eq!(
             not_in_force_message(&checked.target("b").unwrap().config, &[]),

@@ -57,6 +57,15 @@ pub enum ConnectError {
         /// The step it was in.
         step: &'static str,
     },
+    /// Connected, but the client-side health check (gRFC A17) says the server takes no
+    /// calls: it answered NOT_SERVING (or SERVICE_UNKNOWN), or the Watch call failed.
+    #[error("{peer} is connected but not healthy: {message}")]
+    Unhealthy {
+        /// The peer.
+        peer: String,
+        /// What the health check said.
+        message: String,
+    },
     /// The channel was dropped.
     #[error("the channel was shut down")]
     Shutdown,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use ephemos_config::Preset;
 use ephemos_config::model::{
-    ConnectionConfig, IdentityConfig, IdentitySource, PoolConfig, ServerAuthorization, TargetConfig,
+    ConnectionConfig, HealthCheckConfig, IdentityConfig, IdentitySource, PoolConfig,
+    ServerAuthorization, TargetConfig,
 };
 use ephemos_config::rules::{Floors, SettingProblem};
 use ephemos_config::service_config::ServiceConfig;
@@ -15,6 +16,8 @@ use super::Channel;
 use crate::ClientError;
 use crate::connector::tls::TlsSettings;
 use crate::identity::{Identity, IdentityError};
+use crate::pool::PoolSettings;
+use crate::subchannel::health::HealthCheck;
 
 /// The floors settings given in code are held to: gRFC A8's and grpc-go's, as in the
 /// file. The `testing` feature lowers them so tests can run keepalive and idle timers in
@@ -114,6 +117,7 @@ pub struct ChannelBuilder {
     endpoints: Vec<Address>,
     connection: ConnectionConfig,
     pool: PoolConfig,
+    health_check: Option<HealthCheckConfig>,
     service_config: ServiceConfig,
     identity: IdentityChoice,
     /// `None` until said: [`Channel::plaintext`] names none, and TLS without one is an
@@ -147,6 +151,7 @@ impl ChannelBuilder {
             endpoints,
             connection: Preset::Production.connection_config(),
             pool: Preset::Production.pool_config(),
+            health_check: None,
             service_config: ServiceConfig::default(),
             identity,
             authorization,
@@ -159,6 +164,7 @@ impl ChannelBuilder {
             endpoints: config.endpoints.to_vec(),
             connection: config.connection,
             pool: config.pool,
+            health_check: config.health_check.clone(),
             service_config: config.service_config.clone(),
             identity: IdentityChoice::Config(config.identity.clone()),
             authorization: Some(config.server_authorization.clone()),
@@ -221,6 +227,14 @@ impl ChannelBuilder {
         self
     }
 
+    /// Client-side health checking (gRFC A17): each connection watches
+    /// `grpc.health.v1.Health` for `service_name` and takes calls only while the server
+    /// says SERVING (or has no health service). `None` turns it off.
+    pub fn health_check(mut self, config: Option<HealthCheckConfig>) -> Self {
+        self.health_check = config;
+        self
+    }
+
     /// Per-method timeouts, wait-for-ready, retry and hedging policies, and the channel's
     /// retry throttling.
     pub fn service_config(mut self, config: ServiceConfig) -> Self {
@@ -279,12 +293,18 @@ impl ChannelBuilder {
             .first()
             .map(authority_of)
             .unwrap_or_else(|| http::uri::Authority::from_static("localhost"));
+        let health = self
+            .health_check
+            .map(|check| HealthCheck::new(check.service_name.into_owned(), authority.clone()));
         Ok(Channel::new(
             self.target.into(),
             authority,
             &self.endpoints,
             self.connection,
-            self.pool,
+            PoolSettings {
+                config: self.pool,
+                health,
+            },
             &self.service_config,
             tls,
         ))

@@ -30,7 +30,7 @@ pub use watcher::StateWatcher;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use ephemos_config::model::{ConnectionConfig, PoolConfig};
+use ephemos_config::model::ConnectionConfig;
 use ephemos_config::model::{KeepaliveConfig, ServerAuthorization, TargetConfig};
 use ephemos_config::service_config::ServiceConfig;
 use ephemos_config::value::Address;
@@ -44,7 +44,7 @@ use crate::call::CallOptions;
 use crate::connector::tls::TlsSettings;
 use crate::error::{BoxError, ConnectError, status};
 use crate::identity::Identity;
-use crate::pool::Pool;
+use crate::pool::{Pool, PoolSettings};
 use crate::protocol::timeout;
 use crate::retry::{Retry, RetryLayer};
 use crate::state::ConnectivityState;
@@ -131,7 +131,7 @@ impl Channel {
         authority: Authority,
         endpoints: &[Address],
         connection: ConnectionConfig,
-        pool: PoolConfig,
+        pool: PoolSettings,
         service_config: &ServiceConfig,
         tls: Option<Arc<TlsSettings>>,
     ) -> Channel {
@@ -226,19 +226,28 @@ impl Channel {
             .subchannels()
             .iter()
             .map(|s| {
-                let (state, max_concurrent_streams, server_id, last_error) = s.with_view(|v| {
-                    let connection = v.connection.as_ref();
-                    (
-                        v.state,
-                        connection.and_then(|c| c.max_concurrent_streams),
-                        connection.and_then(|c| c.server_id.clone()),
-                        v.last_error.as_ref().map(ToString::to_string),
-                    )
-                });
+                let now = Instant::now();
+                let (state, max_concurrent_streams, server_id, last_error, health, connects, age) =
+                    s.with_view(|v| {
+                        let connection = v.connection.as_ref();
+                        (
+                            v.state,
+                            connection.and_then(|c| c.max_concurrent_streams),
+                            connection.and_then(|c| c.server_id.clone()),
+                            v.last_error.as_ref().map(ToString::to_string),
+                            v.health.as_ref().map(ToString::to_string),
+                            v.connects,
+                            v.connected_at.map(|at| now.saturating_duration_since(at)),
+                        )
+                    });
                 ConnectionStats {
                     endpoint: s.address().to_string(),
                     state,
+                    health,
                     in_flight: s.load().in_flight(),
+                    calls: s.load().calls(),
+                    connects,
+                    age,
                     idle_for: Instant::now().saturating_duration_since(s.load().last_used()),
                     max_concurrent_streams,
                     server_id,

@@ -60,8 +60,17 @@ pub struct ConnectionStats {
     pub endpoint: String,
     /// Its state.
     pub state: ConnectivityState,
+    /// What its health check says (`SERVING`, `NOT_SERVING`, ...), when `health_check`
+    /// is set and it is connected.
+    pub health: Option<String>,
     /// Calls in flight on it.
     pub in_flight: usize,
+    /// Calls (attempts) started on it so far.
+    pub calls: u64,
+    /// Connections it has made so far.
+    pub connects: u64,
+    /// How long its current connection has been open.
+    pub age: Option<Duration>,
     /// Time since a call last started or ended on it.
     pub idle_for: Duration,
     /// Its server's SETTINGS_MAX_CONCURRENT_STREAMS, while READY.
@@ -110,16 +119,29 @@ impl fmt::Display for ChannelStats {
         )?;
         writeln!(
             f,
-            "  {:<28} {:<18} {:>9} {:>10} {:>11}  server",
-            "endpoint", "state", "in flight", "idle for", "max streams"
+            "  {:<24} {:<18} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>11}  server",
+            "endpoint",
+            "state",
+            "health",
+            "in flight",
+            "calls",
+            "connects",
+            "age",
+            "idle for",
+            "max streams"
         )?;
         for c in &self.connections {
             writeln!(
                 f,
-                "  {:<28} {:<18} {:>9} {:>10} {:>11}  {}",
+                "  {:<24} {:<18} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>11}  {}",
                 c.endpoint,
                 c.state.to_string(),
+                or_dash(&c.health),
                 c.in_flight,
+                c.calls,
+                c.connects,
+                c.age
+                    .map_or_else(|| "-".to_owned(), |a| format!("{:.1}s", a.as_secs_f64())),
                 format!("{:.1}s", c.idle_for.as_secs_f64()),
                 or_dash(&c.max_concurrent_streams),
                 or_dash(&c.server_id)
@@ -144,7 +166,11 @@ mod tests {
             connections: vec![ConnectionStats {
                 endpoint: "127.0.0.1:1".into(),
                 state: ConnectivityState::Ready,
+                health: Some("SERVING".into()),
                 in_flight: 2,
+                calls: 7,
+                connects: 1,
+                age: Some(Duration::from_secs(3)),
                 idle_for: Duration::from_millis(1500),
                 max_concurrent_streams: Some(100),
                 server_id: None,
@@ -182,5 +208,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("last error: refused"), "{text}");
+        let row = text.lines().find(|l| l.contains("127.0.0.1:1")).unwrap();
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "127.0.0.1:1",
+                "READY",
+                "SERVING",
+                "2",
+                "7",
+                "1",
+                "3.0s",
+                "1.5s",
+                "100",
+                "-"
+            ],
+            "{text}"
+        );
     }
 }

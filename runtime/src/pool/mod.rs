@@ -26,6 +26,7 @@ use crate::call::{AttemptError, CallOptions};
 use crate::connector::tls::TlsSettings;
 use crate::error::ConnectError;
 use crate::retry::AttemptBody;
+use crate::subchannel::health::HealthCheck;
 use crate::subchannel::{ChannelShared, Load, Subchannel, SubchannelConfig};
 
 /// The subchannels of one channel, and the pick.
@@ -48,6 +49,12 @@ struct Inner {
     misses: AtomicU64,
 }
 
+/// How a pool is made: its size and the health checking of its connections.
+pub(crate) struct PoolSettings {
+    pub(crate) config: PoolConfig,
+    pub(crate) health: Option<Arc<HealthCheck>>,
+}
+
 /// What the pool did so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PoolStats {
@@ -63,9 +70,13 @@ impl Pool {
         target: Arc<str>,
         endpoints: &[Address],
         connection: ConnectionConfig,
-        pool: PoolConfig,
+        settings: PoolSettings,
         tls: Option<Arc<TlsSettings>>,
     ) -> Pool {
+        let PoolSettings {
+            config: pool,
+            health,
+        } = settings;
         let channel = ChannelShared::new();
         let size = pool.size.max(1) as usize;
         let addresses: Vec<&Address> = endpoints
@@ -84,6 +95,7 @@ impl Pool {
                         address: address.clone(),
                         connection,
                         tls: tls.clone(),
+                        health: health.clone(),
                     },
                     channel.clone(),
                     load,

@@ -21,7 +21,10 @@ fn pool(addresses: &[std::net::SocketAddr]) -> Pool {
         "echo".into(),
         &endpoints,
         quick(),
-        ephemos_config::Preset::Production.pool_config(),
+        super::PoolSettings {
+            config: ephemos_config::Preset::Production.pool_config(),
+            health: None,
+        },
         None,
     )
 }

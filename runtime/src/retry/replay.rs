@@ -516,6 +516,21 @@ impl ReplayHead {
     }
 }
 
+impl AttemptBody {
+    /// A body sending `body` once, keeping nothing for a replay: for calls the channel
+    /// makes itself on one connection (the health check's Watch).
+    pub(crate) fn once(body: tonic::body::Body, target: Arc<str>) -> AttemptBody {
+        let head = ReplayHead::keep(&Request::new(()).into_parts().0, CallOptions::default());
+        let source =
+            ReplaySource::new(body, head, u32::MAX, Arc::new(ReplayBudget::new(0)), target);
+        // A first attempt always exists, whatever the budget; committed at once, so
+        // nothing is kept.
+        let attempt = source.attempt();
+        source.commit();
+        attempt.unwrap_or_else(|| unreachable!("a new source has its first attempt"))
+    }
+}
+
 #[cfg(test)]
 impl AttemptBody {
     /// A body sending `data` as it is: for layers tested on their own.

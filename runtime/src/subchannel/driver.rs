@@ -21,7 +21,9 @@ use tower::{Service, ServiceExt};
 use super::Shared;
 use super::backoff::ConnectionBackoff;
 use super::handshake::{Established, Http2Settings, attempt_deadline, describe_goaway, establish};
+use super::health::{self, Health, HealthCheck, HealthWatch};
 use super::load::Load;
+use super::view::Connection;
 use crate::connector::frame_watch::ServerFrame;
 use crate::connector::{Connected, Dial, Progress};
 use crate::error::ConnectError;
@@ -42,6 +44,8 @@ pub(super) struct Settings {
     pub(super) identity: Option<Identity>,
     pub(super) connector: BoxConnector,
     pub(super) load: Arc<Load>,
+    /// Client-side health checking (gRFC A17), when `health_check` is set.
+    pub(super) health: Option<Arc<HealthCheck>>,
 }
 
 /// Why a READY connection stopped being used.
@@ -66,6 +70,8 @@ impl Drop for ShutdownOnExit {
         self.0.publish(|v| {
             v.state = ConnectivityState::Shutdown;
             v.connection = None;
+            v.health = None;
+            v.connected_at = None;
         });
     }
 }
@@ -81,6 +87,8 @@ pub(super) async fn run(
         shared.publish(|v| {
             v.state = ConnectivityState::Idle;
             v.connection = None;
+            v.health = None;
+            v.connected_at = None;
         });
         // Wait for a caller's request (the flag, not the notification, is the truth: a
         // stale wake-up from an earlier burst of calls is ignored).
@@ -118,12 +126,19 @@ pub(super) async fn run(
                     if let Some(streams) = established.connection.max_concurrent_streams {
                         shared.channel.set_max_concurrent_streams(streams);
                     }
-                    shared.publish(|v| {
-                        v.state = ConnectivityState::Ready;
-                        v.connection = Some(established.connection.clone());
-                        v.last_error = None;
+                    // With health checking, READY waits for the server's SERVING.
+                    let health = settings.health.as_ref().map(|check| {
+                        health::start(
+                            established.connection.sender.clone(),
+                            check.clone(),
+                            settings.target.clone(),
+                            settings.config.backoff,
+                        )
                     });
-                    let end = run_ready(established, &shared, &mut shutdown, &settings).await;
+                    let first = health.as_ref().map(|h| h.reports.borrow().clone());
+                    publish_connected(&shared, &established, first.as_ref());
+                    let end =
+                        run_ready(established, health, &shared, &mut shutdown, &settings).await;
                     if !ended(end, &shared, &settings) {
                         return;
                     }
@@ -134,6 +149,8 @@ pub(super) async fn run(
             shared.publish(|v| {
                 v.state = ConnectivityState::TransientFailure;
                 v.connection = None;
+                v.health = None;
+                v.connected_at = None;
                 v.last_error = Some(failure);
             });
             let retry_at = started + backoff.next_delay();
@@ -258,8 +275,52 @@ async fn sleep_until_option(at: Option<Instant>) {
     }
 }
 
+/// Publishes a connection: READY, or with health checking what its health says
+/// (gRFC A17: CONNECTING until the first answer, TRANSIENT_FAILURE while not SERVING;
+/// a subchannel already in TRANSIENT_FAILURE stays there until it is READY).
+fn publish_connected(shared: &Shared, conn: &Established, health: Option<&Health>) {
+    let connection: Connection = conn.connection.clone();
+    shared.publish(|v| {
+        if v.connected_at.is_none() {
+            v.connected_at = Some(Instant::now());
+            v.connects += 1;
+        }
+        v.connection = Some(connection);
+        v.health = health.cloned();
+        match health {
+            None | Some(Health::Serving | Health::Unimplemented) => {
+                v.state = ConnectivityState::Ready;
+                v.last_error = None;
+            }
+            Some(Health::Checking) => {
+                if v.state != ConnectivityState::TransientFailure {
+                    v.state = ConnectivityState::Connecting;
+                }
+            }
+            Some(other) => {
+                v.state = ConnectivityState::TransientFailure;
+                v.last_error = Some(ConnectError::Unhealthy {
+                    peer: conn.peer.clone(),
+                    message: other.problem().unwrap_or_default(),
+                });
+            }
+        }
+    });
+}
+
+/// The next report of a health watch (never without one, or once it has stopped).
+async fn health_changed(health: &mut Option<HealthWatch>) -> Health {
+    if let Some(watch) = health
+        && watch.reports.changed().await.is_ok()
+    {
+        return watch.reports.borrow_and_update().clone();
+    }
+    std::future::pending().await
+}
+
 async fn run_ready(
     mut conn: Established,
+    mut health: Option<HealthWatch>,
     shared: &Shared,
     shutdown: &mut watch::Receiver<bool>,
     settings: &Settings,
@@ -301,6 +362,10 @@ async fn run_ready(
                 {
                     return ReadyEnd::IdleTimeout;
                 }
+            }
+            report = health_changed(&mut health) => {
+                tracing::debug!(target = %settings.target, peer = %conn.peer, health = %report, "health check");
+                publish_connected(shared, &conn, Some(&report));
             }
             _ = shutdown.changed() => return ReadyEnd::Shutdown,
         }

@@ -13,6 +13,8 @@ use tokio::time::Instant;
 pub(crate) struct Load {
     epoch: Instant,
     in_flight: AtomicUsize,
+    /// Calls started on it so far.
+    calls: AtomicU64,
     /// Milliseconds since `epoch` of the last call start or end.
     last_used_ms: AtomicU64,
 }
@@ -22,6 +24,7 @@ impl Load {
         Arc::new(Self {
             epoch: Instant::now(),
             in_flight: AtomicUsize::new(0),
+            calls: AtomicU64::new(0),
             last_used_ms: AtomicU64::new(0),
         })
     }
@@ -39,6 +42,7 @@ impl Load {
     /// A call starts on this subchannel; it ends when the guard is dropped.
     pub(crate) fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.touch();
         InFlight { load: self.clone() }
     }
@@ -46,6 +50,11 @@ impl Load {
     /// Calls in flight now.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Calls started on it so far.
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// When it was last used.

@@ -10,6 +10,7 @@
 //! - [`driver`]: the state machine (sticky TRANSIENT_FAILURE, backoff, idle, GOAWAY).
 //! - [`handshake`]: the HTTP/2 handshake and the wait for the server's SETTINGS.
 //! - [`backoff`]: gRPC connection backoff.
+//! - [`health`]: client-side health checking (gRFC A17), a Watch stream per connection.
 //! - [`load`]: calls in flight and last use, per subchannel.
 //! - [`shared`]: what the subchannels of one channel share (the A8 keepalive doubling,
 //!   the server's MAX_CONCURRENT_STREAMS, a generation bumped on state changes).
@@ -17,6 +18,7 @@
 mod backoff;
 mod driver;
 pub(crate) mod handshake;
+pub(crate) mod health;
 pub(crate) mod load;
 pub(crate) mod shared;
 mod view;
@@ -79,6 +81,8 @@ pub(crate) struct SubchannelConfig {
     pub(crate) address: Address,
     pub(crate) connection: ConnectionConfig,
     pub(crate) tls: Option<Arc<TlsSettings>>,
+    /// Client-side health checking, when `health_check` is set.
+    pub(crate) health: Option<Arc<health::HealthCheck>>,
 }
 
 /// The handle a pool keeps; dropping it shuts the subchannel down.
@@ -137,6 +141,7 @@ impl Subchannel {
                 identity: config.tls.as_ref().map(|tls| tls.identity.clone()),
                 connector,
                 load: load.clone(),
+                health: config.health.clone(),
             },
         ));
         Self {

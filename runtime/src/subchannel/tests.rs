@@ -22,6 +22,7 @@ fn config(address: std::net::SocketAddr) -> SubchannelConfig {
         address: address.into(),
         connection: quick(),
         tls: None,
+        health: None,
     }
 }
 

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ephemos_config::value::SpiffeId;
 use hyper::client::conn::http2::SendRequest;
 
+use tokio::time::Instant;
+
+use super::health::Health;
 use crate::error::ConnectError;
 use crate::retry::AttemptBody;
 use crate::state::ConnectivityState;
@@ -39,6 +42,13 @@ pub(crate) struct View {
     pub(crate) connection: Option<Connection>,
     /// Why the last attempt failed, kept until an attempt succeeds.
     pub(crate) last_error: Option<ConnectError>,
+    /// What the health check of the connection says, while connected with
+    /// `health_check` set.
+    pub(crate) health: Option<Health>,
+    /// When the current connection was made.
+    pub(crate) connected_at: Option<Instant>,
+    /// Connections made so far.
+    pub(crate) connects: u64,
 }
 
 impl View {
@@ -47,6 +57,9 @@ impl View {
             state: ConnectivityState::Idle,
             connection: None,
             last_error: None,
+            health: None,
+            connected_at: None,
+            connects: 0,
         }
     }
 }

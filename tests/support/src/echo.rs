@@ -134,6 +134,7 @@ pub struct EchoServer {
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
     peers: Peers,
     accepted: Arc<AtomicUsize>,
+    health: Option<tonic_health::server::HealthReporter>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -146,6 +147,16 @@ impl EchoServer {
 
     /// Starts a server on a given address (to restart one on the same port).
     pub async fn start_on(addr: SocketAddr, name: &str) -> EchoServer {
+        Self::start_serving(addr, name, false).await
+    }
+
+    /// Starts a server that also serves `grpc.health.v1.Health` (tonic-health), SERVING
+    /// for the whole server (`""`) until [`EchoServer::set_serving`] says otherwise.
+    pub async fn start_with_health(name: &str) -> EchoServer {
+        Self::start_serving("127.0.0.1:0".parse().unwrap(), name, true).await
+    }
+
+    async fn start_serving(addr: SocketAddr, name: &str, health: bool) -> EchoServer {
         let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
         let service = EchoService::named(name);
@@ -164,9 +175,17 @@ impl EchoServer {
         let server = GeneratedServer::new(service)
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
+        let (reporter, health_service) = match health {
+            true => {
+                let (reporter, service) = tonic_health::server::health_reporter();
+                (Some(reporter), Some(service))
+            }
+            false => (None, None),
+        };
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(server)
+                .add_optional_service(health_service)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
@@ -178,6 +197,7 @@ impl EchoServer {
             timeouts,
             peers,
             accepted,
+            health: reporter,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -210,6 +230,7 @@ impl EchoServer {
             timeouts,
             peers,
             accepted: Arc::default(),
+            health: None,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -223,6 +244,23 @@ impl EchoServer {
     /// Calls served so far, counted by the server.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Sets what the health service says of the whole server (`""`): SERVING or
+    /// NOT_SERVING; every Watch stream hears it at once.
+    ///
+    /// # Panics
+    /// If the server was not started with [`EchoServer::start_with_health`].
+    pub async fn set_serving(&self, serving: bool) {
+        let status = match serving {
+            true => tonic_health::ServingStatus::Serving,
+            false => tonic_health::ServingStatus::NotServing,
+        };
+        self.health
+            .as_ref()
+            .expect("started with a health service")
+            .set_service_status("", status)
+            .await;
     }
 
     /// TCP connections accepted so far, counted by the server.
