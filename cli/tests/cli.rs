@@ -221,9 +221,8 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
         dir.path(),
         "connections.toml",
         "[defaults]\ntrust_domain = \"example.org\"\n\
-         [targets.payments]\naddress = \"payments.internal:8443\"\npreset = \"high_throughput\"\n\
-         [targets.payments.profiles.development]\naddress = \"127.0.0.1:50051\"\nretry = false\n\
-         [targets.payments.pool]\nmax_size = 20\n",
+         [targets.payments]\naddress = \"dns:///payments.internal:8443\"\npreset = \"high_throughput\"\n\
+         [targets.payments.profiles.development]\naddress = \"127.0.0.1:50051\"\nretry = false\n",
     );
     let output = ephemos(&["check"], dir.path());
     assert!(output.status.success(), "{output:?}");
@@ -236,7 +235,7 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
         "{text}"
     );
     assert!(
-        text.contains("# warning: target `payments`: set but not in force in this version of ephemos: pool.max_size = 20"),
+        text.contains("# warning: target `payments`: set but not in force in this version of ephemos: endpoint `dns:///payments.internal:8443`"),
         "{text}"
     );
 
@@ -245,12 +244,14 @@ fn check_and_render_show_each_profile_and_what_is_not_in_force() {
             .unwrap();
     let profile = &json["targets"][0]["profiles"][0];
     assert_eq!(profile["profile"], "development");
-    // Growth past the pool of 10 (the pool of 10 and the retry policy are in force).
+    // The DNS name's addresses are not each an endpoint (the pool of 10 and the retry
+    // policy are in force).
     assert_eq!(
         json["targets"][0]["not_in_force"],
-        serde_json::json!([
-            "pool.max_size = 20 (the pool keeps `size` connections per endpoint and does not grow)"
-        ])
+        serde_json::json!([format!(
+            "endpoint `dns:///payments.internal:8443` ({})",
+            "resolved at each connection attempt and the first address that answers is used; the addresses are not each an endpoint and are not re-resolved on a schedule"
+        )])
     );
 
     let rendered = stdout(&ephemos(

@@ -12,8 +12,8 @@ use crate::model::{
 };
 use crate::preset::Preset;
 use crate::service_config::{
-    CallPolicy, HedgingPolicy, MethodConfig, MethodName, RetryPolicy, RetryThrottling,
-    ServiceConfig,
+    CallPolicy, ConnectionScaling, HedgingPolicy, MethodConfig, MethodName, RetryPolicy,
+    RetryThrottling, ServiceConfig,
 };
 use crate::value::{Address, Code, SpiffeId, TrustDomain};
 
@@ -287,9 +287,10 @@ impl ToRust for HealthCheckConfig {
 impl ToRust for ServiceConfig {
     fn to_rust(&self) -> String {
         format!(
-            "{S}::ServiceConfig {{ method_configs: {}, retry_throttling: {} }}",
+            "{S}::ServiceConfig {{ method_configs: {}, retry_throttling: {}, connection_scaling: {} }}",
             cow_slice(&self.method_configs),
-            option(self.retry_throttling.as_ref())
+            option(self.retry_throttling.as_ref()),
+            option(self.connection_scaling.as_ref())
         )
     }
 }
@@ -349,6 +350,15 @@ impl ToRust for HedgingPolicy {
             self.max_attempts.to_rust(),
             self.hedging_delay.to_rust(),
             cow_slice(&self.non_fatal_status_codes)
+        )
+    }
+}
+
+impl ToRust for ConnectionScaling {
+    fn to_rust(&self) -> String {
+        format!(
+            "{S}::ConnectionScaling {{ max_connections_per_subchannel: {} }}",
+            self.max_connections_per_subchannel.to_rust()
         )
     }
 }

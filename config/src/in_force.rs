@@ -3,12 +3,14 @@
 //! A setting that validates must be a setting in force; where a layer of the runtime is
 //! still to come, the build says so instead of baking the value and ignoring it.
 //! `ephemos-build` prints each as a `cargo::warning`, `#[ephemos::client]` as a compiler
-//! warning on the struct, and `ephemos check` beside the target. The list shrinks as the
-//! retry, pool and health-checking layers land; a test of the runtime keeps it honest.
+//! warning on the struct, and `ephemos check` beside the target. What is left: a
+//! `dns:///` name is resolved at each connection attempt, not watched for its
+//! addresses (the pool's DNS resolver is still to come).
 
 use std::fmt;
 
 use crate::model::TargetConfig;
+use crate::value::Address;
 
 /// A setting the runtime does not apply yet, and what happens instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +30,18 @@ impl fmt::Display for NotInForce {
 /// The settings of `config` that are not in force, in `connections.toml` order.
 pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
     let mut out = Vec::new();
-    let pool = &config.pool;
-    // `size` connections per endpoint and `warm` are in force (the runtime's pool).
-    if pool.max_size > pool.size {
-        out.push(NotInForce {
-            setting: format!("pool.max_size = {}", pool.max_size),
-            instead: "the pool keeps `size` connections per endpoint and does not grow",
-        });
-    }
-    if let Some(n) = pool.max_streams_per_connection {
-        out.push(NotInForce {
-            setting: format!("pool.max_streams_per_connection = {n}"),
-            instead: "the pool does not grow",
-        });
+    // The pool (size, growth, warm, cleanup) and health checking are in force.
+    for endpoint in config.endpoints.iter() {
+        if let Address::Dns { .. } = endpoint {
+            out.push(NotInForce {
+                setting: format!("endpoint `{endpoint}`"),
+                instead: "resolved at each connection attempt and the first address that answers is used; \
+                          the addresses are not each an endpoint and are not re-resolved on a schedule",
+            });
+        }
     }
     // Retry and hedging policies and retry throttling are in force (the runtime's retry
-    // layer), and so is client-side health checking; the service config is not looked
-    // at here.
+    // layer); the service config is not looked at here.
     out
 }
 
@@ -77,7 +74,7 @@ mod tests {
     fn each_preset_says_what_it_sets_that_is_not_applied() {
         let checked = check_str(
             "c.toml",
-            "[targets.a]\naddress = \"h:1\"\nserver_any = true\npreset = \"high_throughput\"\n\
+            "[targets.a]\naddress = \"dns:///h:1\"\nserver_any = true\npreset = \"high_throughput\"\n\
              health_check = true\npool = { max_size = 20, max_streams_per_connection = 50 }\n\
              [targets.a.hedging]\nmax_attempts = 3\n\
              [targets.b]\naddress = \"h:1\"\nserver_any = true\n\
@@ -90,12 +87,9 @@ mod tests {
         );
         let a = not_in_force(&checked.target("a").unwrap().config);
         let settings: Vec<&str> = a.iter().map(|n| n.setting.as_str()).collect();
-        assert_eq!(
-            settings,
-            ["pool.max_size = 20", "pool.max_streams_per_connection = 50"]
-        );
-        // A retry policy, throttling, one connection: all in force; a pool of 10, health
-        // checking and hedging (target a) too.
+        assert_eq!(settings, ["endpoint `dns:///h:1`"]);
+        // A retry policy, throttling, one connection: all in force; a pool of 10 that
+        // grows, health checking and hedging (target a) too.
         assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);
         assert_eq!(
             not_in_force_message(&checked.target("b").unwrap().config, &[]),

@@ -512,6 +512,7 @@ fn service_config(
     Some(ServiceConfig {
         method_configs: Cow::Owned(method_configs.into_iter().collect::<Option<Vec<_>>>()?),
         retry_throttling: value(&eff.retry_throttling),
+        connection_scaling: None,
     })
 }
 

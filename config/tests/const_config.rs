@@ -102,6 +102,7 @@ const PAYMENTS: TargetConfig = TargetConfig {
             },
         ]),
         retry_throttling: None,
+        connection_scaling: None,
     },
 };
 

@@ -91,7 +91,7 @@ async fn high_throughput_opens_ten_connections_and_spreads_the_calls_over_them()
     assert!(
         stats
             .to_string()
-            .contains("pool 10 per endpoint, 10 connections"),
+            .contains("pool 10 per endpoint (up to 10), 10 connections"),
         "{stats}"
     );
 }

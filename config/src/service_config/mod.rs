@@ -26,6 +26,17 @@ pub struct ServiceConfig {
     pub method_configs: Cow<'static, [MethodConfig]>,
     /// `retryThrottling`: a token bucket shared by every call of the channel.
     pub retry_throttling: Option<RetryThrottling>,
+    /// `connectionScaling` (gRFC A105): how far the pool grows.
+    pub connection_scaling: Option<ConnectionScaling>,
+}
+
+/// `connectionScaling` (gRFC A105, the key grpc-core 1.84 reads): the pool opens up to
+/// this many connections per endpoint when every one is full; the same as
+/// `pool.max_size`, which it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionScaling {
+    /// `maxConnectionsPerSubchannel`, 1..=64.
+    pub max_connections_per_subchannel: u32,
 }
 
 /// One `methodConfig` entry.

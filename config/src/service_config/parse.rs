@@ -17,8 +17,8 @@ use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, ParseOptions};
 
 use super::{
-    CallPolicy, HedgingPolicy, MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT, MethodConfig, MethodName,
-    RetryPolicy, RetryThrottling, ServiceConfig, truncate_token_ratio,
+    CallPolicy, ConnectionScaling, HedgingPolicy, MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT,
+    MethodConfig, MethodName, RetryPolicy, RetryThrottling, ServiceConfig, truncate_token_ratio,
 };
 use crate::diagnostic::unknown_name_help;
 use crate::value::{Code, InvalidValue, parse_proto_duration};
@@ -34,7 +34,8 @@ pub struct JsonProblem {
     pub help: String,
 }
 
-const TOP_KEYS: &[&str] = &["methodConfig", "retryThrottling"];
+const TOP_KEYS: &[&str] = &["methodConfig", "retryThrottling", "connectionScaling"];
+const SCALING_KEYS: &[&str] = &["maxConnectionsPerSubchannel"];
 const METHOD_KEYS: &[&str] = &[
     "name",
     "timeout",
@@ -208,9 +209,42 @@ impl Reader {
         let retry_throttling = object
             .get("retryThrottling")
             .and_then(|prop| self.throttling(&prop.value));
+        let connection_scaling = object
+            .get("connectionScaling")
+            .and_then(|prop| self.scaling(&prop.value));
         Some(ServiceConfig {
             method_configs: Cow::Owned(method_configs),
             retry_throttling,
+            connection_scaling,
+        })
+    }
+
+    fn scaling(&mut self, value: &Value<'_>) -> Option<ConnectionScaling> {
+        let object = self.object(value, "connectionScaling", SCALING_KEYS)?;
+        let max = self.required(
+            value,
+            object,
+            "connectionScaling",
+            "maxConnectionsPerSubchannel",
+            |r, v| {
+                let (n, range) = r.integer(v, "maxConnectionsPerSubchannel")?;
+                if n >= 1.0 && n <= f64::from(crate::rules::MAX_POOL_SIZE) && n.fract() == 0.0 {
+                    Some(n as u32)
+                } else {
+                    r.report(
+                        range,
+                        format!(
+                            "`maxConnectionsPerSubchannel` must be a whole number from 1 to {}",
+                            crate::rules::MAX_POOL_SIZE
+                        ),
+                        "the same bound as pool.max_size: more connections to one endpoint stop helping long before this",
+                    );
+                    None
+                }
+            },
+        );
+        Some(ConnectionScaling {
+            max_connections_per_subchannel: max?,
         })
     }
 
@@ -649,8 +683,16 @@ mod tests {
                 max_tokens: 10,
                 token_ratio: 0.1,
             }),
+            connection_scaling: Some(ConnectionScaling {
+                max_connections_per_subchannel: 4,
+            }),
         };
         let json = config.to_json();
+        assert!(
+            json.contains("\"connectionScaling\"")
+                && json.contains("\"maxConnectionsPerSubchannel\": 4"),
+            "{json}"
+        );
         assert_eq!(ServiceConfig::parse_json(&json), Ok(config.clone()));
         assert_eq!(
             ServiceConfig::parse_json(&config.to_json_compact()),
@@ -661,6 +703,10 @@ mod tests {
     #[test]
     fn rejects_what_grpc_go_rejects_each_with_its_place() {
         let cases: &[(&str, &str)] = &[
+            (
+                r#"{"connectionScaling": {"maxConnectionsPerSubchannel": 65}}"#,
+                "`maxConnectionsPerSubchannel` must be a whole number from 1 to 64 @65",
+            ),
             (
                 r#"{"methodConfig": [{"name": [{"method": "M"}]}]}"#,
                 "empty `service` cannot be combined @{\"method\": \"M\"}",

@@ -25,6 +25,14 @@ struct Wire<'a> {
     method_config: Vec<WireMethodConfig<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_throttling: Option<WireThrottling>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_scaling: Option<WireScaling>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireScaling {
+    max_connections_per_subchannel: u32,
 }
 
 #[derive(Serialize)]
@@ -85,6 +93,9 @@ impl<'a> From<&'a ServiceConfig> for Wire<'a> {
             retry_throttling: config.retry_throttling.map(|t| WireThrottling {
                 max_tokens: t.max_tokens,
                 token_ratio: t.token_ratio,
+            }),
+            connection_scaling: config.connection_scaling.map(|s| WireScaling {
+                max_connections_per_subchannel: s.max_connections_per_subchannel,
             }),
         }
     }

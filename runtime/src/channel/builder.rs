@@ -246,7 +246,11 @@ impl ChannelBuilder {
     /// connects. Fails when a setting given in code breaks a rule of `connections.toml`
     /// (the same words), there is no endpoint, the identity cannot be set up, or a
     /// plaintext channel is told which servers to accept.
-    pub fn connect_lazy(self) -> Result<Channel, BuildError> {
+    pub fn connect_lazy(mut self) -> Result<Channel, BuildError> {
+        // gRFC A105's service-config key means the same as `pool.max_size`.
+        if let Some(scaling) = self.service_config.connection_scaling {
+            self.pool.max_size = scaling.max_connections_per_subchannel;
+        }
         let mut problems = self.connection.problems(&FLOORS);
         problems.extend(self.pool.problems());
         if !problems.is_empty() {

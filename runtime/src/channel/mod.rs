@@ -146,6 +146,7 @@ impl Channel {
         .layer(pool.clone());
         let watcher = StateWatcher::new(
             pool.subchannels().iter().map(|s| s.watch()).collect(),
+            pool.members().clone(),
             pool.channel().changed.subscribe(),
         );
         Channel {
@@ -197,8 +198,7 @@ impl Channel {
     pub fn server_ids(&self) -> Vec<ephemos_config::value::SpiffeId> {
         self.facade
             .pool
-            .subchannels()
-            .iter()
+            .active()
             .filter_map(|s| s.server_id())
             .collect()
     }
@@ -220,12 +220,18 @@ impl Channel {
     /// force, including those a server changed (a doubled keepalive time).
     pub fn stats(&self) -> ChannelStats {
         let shared = self.facade.pool.channel();
+        // The active connections, and spares still draining.
+        let members = self.facade.pool.members();
         let connections = self
             .facade
             .pool
             .subchannels()
             .iter()
-            .map(|s| {
+            .enumerate()
+            .filter(|(index, s)| {
+                members.is_active(*index) || s.state() != crate::ConnectivityState::Idle
+            })
+            .map(|(_, s)| {
                 let now = Instant::now();
                 let (state, max_concurrent_streams, server_id, last_error, health, connects, age) =
                     s.with_view(|v| {
@@ -272,8 +278,11 @@ impl Channel {
             retry_delay: retry.retry_delay,
             throttle_tokens: retry.throttle_tokens,
             pool_size: pool.size,
+            pool_max_size: pool.max_size,
             pool_hits: pool.hits,
             pool_misses: pool.misses,
+            pool_grown: pool.grown,
+            pool_evictions: pool.evictions,
         }
     }
 }

@@ -46,10 +46,16 @@ pub struct ChannelStats {
     pub throttle_tokens: Option<f64>,
     /// Connections per endpoint (`pool.size`).
     pub pool_size: u32,
+    /// The most connections per endpoint the pool grows to (`pool.max_size`).
+    pub pool_max_size: u32,
     /// Attempts that found a READY connection at once.
     pub pool_hits: u64,
     /// Attempts that waited for a connection.
     pub pool_misses: u64,
+    /// Connections opened because every connection of an endpoint was full (gRFC A105).
+    pub pool_grown: u64,
+    /// Connections cleanup closed: the pool shrank back, or one stayed unhealthy.
+    pub pool_evictions: u64,
 }
 
 /// A snapshot of one connection of a channel.
@@ -97,11 +103,14 @@ impl fmt::Display for ChannelStats {
         writeln!(f, "channel `{}`: {}", self.target, self.state)?;
         writeln!(
             f,
-            "  pool {} per endpoint, {} connections, hits {}, misses {}",
+            "  pool {} per endpoint (up to {}), {} connections, hits {}, misses {}, grown {}, evicted {}",
             self.pool_size,
+            self.pool_max_size,
             self.connections.len(),
             self.pool_hits,
-            self.pool_misses
+            self.pool_misses,
+            self.pool_grown,
+            self.pool_evictions
         )?;
         writeln!(
             f,
@@ -187,8 +196,11 @@ mod tests {
             retry_delay: Duration::from_millis(250),
             throttle_tokens: Some(7.5),
             pool_size: 1,
+            pool_max_size: 2,
             pool_hits: 9,
             pool_misses: 1,
+            pool_grown: 1,
+            pool_evictions: 1,
         };
         let text = stats.to_string();
         assert!(text.contains("channel `echo`: READY"), "{text}");
@@ -198,7 +210,9 @@ mod tests {
         );
         assert!(text.contains("127.0.0.1:1"), "{text}");
         assert!(
-            text.contains("pool 1 per endpoint, 1 connections, hits 9, misses 1"),
+            text.contains(
+                "pool 1 per endpoint (up to 2), 1 connections, hits 9, misses 1, grown 1, evicted 1"
+            ),
             "{text}"
         );
         assert!(

@@ -1,8 +1,11 @@
 //! The channel's connectivity state, aggregated from its subchannels, and waiting for it
 //! to change. A [`StateWatcher`] does not keep the channel alive.
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
+use crate::pool::members::Members;
 use crate::state::ConnectivityState;
 use crate::subchannel::View;
 
@@ -10,6 +13,9 @@ use crate::subchannel::View;
 #[derive(Clone)]
 pub struct StateWatcher {
     subchannels: Vec<watch::Receiver<View>>,
+    /// Which subchannels count: the pool's active ones (a spare or a retired connection
+    /// says nothing of the channel).
+    members: Arc<Members>,
     changed: watch::Receiver<u64>,
 }
 
@@ -24,10 +30,12 @@ impl std::fmt::Debug for StateWatcher {
 impl StateWatcher {
     pub(crate) fn new(
         subchannels: Vec<watch::Receiver<View>>,
+        members: Arc<Members>,
         changed: watch::Receiver<u64>,
     ) -> Self {
         Self {
             subchannels,
+            members,
             changed,
         }
     }
@@ -35,7 +43,12 @@ impl StateWatcher {
     /// The current state: any READY subchannel makes the channel READY, else any
     /// CONNECTING, else any TRANSIENT_FAILURE, else IDLE (SHUTDOWN once dropped).
     pub fn state(&self) -> ConnectivityState {
-        ConnectivityState::aggregate(self.subchannels.iter().map(|s| s.borrow().state))
+        ConnectivityState::aggregate(
+            self.members
+                .active()
+                .filter_map(|index| self.subchannels.get(index))
+                .map(|s| s.borrow().state),
+        )
     }
 
     /// Returns at once if the state is not `from`; otherwise waits for the next change

@@ -1,12 +1,16 @@
-//! The pool: owns a channel's subchannels (`pool.size` per endpoint; growth, health
-//! checking and cleanup are still to come), picks one for each attempt ([`pick`]: power
-//! of two choices on the calls in flight), and counts calls in flight per subchannel,
-//! released when the response body ends or is dropped ([`body`]).
+//! The pool: owns a channel's subchannels (`pool.size` per endpoint, up to `max_size`
+//! when it grows), picks one for each attempt ([`pick`]: power of two choices on the
+//! calls in flight among the active [`members`]), grows when every connection of an
+//! endpoint is full (gRFC A105), and runs the [`cleanup`] task that shrinks it back and
+//! replaces connections unhealthy for too long. Calls in flight are counted per
+//! subchannel, released when the response body ends or is dropped ([`body`]).
 //!
 //! [`Pool`] is a `tower::Service` of attempts: it answers with the response, or with an
 //! [`AttemptError`] that says whether the server can have processed the attempt.
 
 mod body;
+mod cleanup;
+pub(crate) mod members;
 mod pick;
 
 pub(crate) use body::PooledBody;
@@ -16,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ephemos_config::model::{ConnectionConfig, PoolConfig};
 use ephemos_config::value::Address;
@@ -28,6 +33,8 @@ use crate::error::ConnectError;
 use crate::retry::AttemptBody;
 use crate::subchannel::health::HealthCheck;
 use crate::subchannel::{ChannelShared, Load, Subchannel, SubchannelConfig};
+use members::Members;
+use pick::Growth;
 
 /// The subchannels of one channel, and the pick.
 #[derive(Clone)]
@@ -37,16 +44,29 @@ pub(crate) struct Pool {
 
 struct Inner {
     target: Arc<str>,
+    /// Every endpoint's `max_size` subchannels, endpoint after endpoint.
     subchannels: Vec<Subchannel>,
+    /// Which of them take calls.
+    members: Arc<Members>,
     next: AtomicUsize,
     channel: Arc<ChannelShared>,
     changed: watch::Receiver<u64>,
-    /// Connections per endpoint.
+    /// Connections per endpoint, and the most it may grow to.
     size: u32,
+    max_size: u32,
+    /// How picks treat full connections, when the pool grows.
+    growth: Option<Growth>,
+    cleanup_interval: Duration,
     /// Attempts that found a READY connection at once.
     hits: AtomicU64,
     /// Attempts that waited for one.
     misses: AtomicU64,
+    /// Connections the pool opened because every one of an endpoint was full.
+    grown: AtomicU64,
+    /// Connections cleanup closed: the pool shrank, or one was unhealthy too long.
+    evictions: AtomicU64,
+    /// Dropped with the pool: stops the cleanup task at once.
+    _stop: watch::Sender<()>,
 }
 
 /// How a pool is made: its size and the health checking of its connections.
@@ -59,13 +79,18 @@ pub(crate) struct PoolSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PoolStats {
     pub(crate) size: u32,
+    pub(crate) max_size: u32,
     pub(crate) hits: u64,
     pub(crate) misses: u64,
+    pub(crate) grown: u64,
+    pub(crate) evictions: u64,
 }
 
 impl Pool {
-    /// `pool.size` subchannels per endpoint; nothing connects until the first call or
-    /// `connect()`, unless `pool.warm` asks for every connection now.
+    /// `pool.max_size` subchannels per endpoint, `pool.size` of them active; nothing
+    /// connects until the first call or `connect()`, unless `pool.warm` asks for every
+    /// active connection now. Starts the cleanup task when there is something to clean
+    /// (a pool that grows, or health checking).
     pub(crate) fn new(
         target: Arc<str>,
         endpoints: &[Address],
@@ -78,10 +103,11 @@ impl Pool {
             health,
         } = settings;
         let channel = ChannelShared::new();
-        let size = pool.size.max(1) as usize;
+        let size = pool.size.max(1);
+        let max_size = pool.max_size.max(size);
         let addresses: Vec<&Address> = endpoints
             .iter()
-            .flat_map(|address| std::iter::repeat_n(address, size))
+            .flat_map(|address| std::iter::repeat_n(address, max_size as usize))
             .collect();
         let loads: Vec<Arc<Load>> = addresses.iter().map(|_| Load::new()).collect();
         channel.set_loads(loads.clone());
@@ -102,65 +128,145 @@ impl Pool {
                 )
             })
             .collect();
+        let members = Members::new(endpoints.len(), size as usize, max_size as usize);
         if pool.warm {
-            for subchannel in &subchannels {
-                subchannel.request_connect();
+            for index in members.active() {
+                subchannels[index].request_connect();
             }
         }
-        Self::of(target, subchannels, channel, pool.size.max(1))
+        let cleans = max_size > size || health.is_some();
+        let pool = Self::build(
+            target,
+            subchannels,
+            members,
+            channel,
+            PoolConfig {
+                size,
+                max_size,
+                ..pool
+            },
+        );
+        if cleans {
+            cleanup::spawn(&pool);
+        }
+        pool
     }
 
-    /// A pool over subchannels made elsewhere (that share `channel`), `size` per
-    /// endpoint.
+    /// A pool over subchannels made elsewhere (that share `channel`), every one active.
+    #[cfg(test)]
     pub(crate) fn of(
         target: Arc<str>,
         subchannels: Vec<Subchannel>,
         channel: Arc<ChannelShared>,
         size: u32,
     ) -> Pool {
+        let members = Members::all(subchannels.len());
+        let config = PoolConfig {
+            size,
+            max_size: size,
+            ..ephemos_config::Preset::Production.pool_config()
+        };
+        Self::build(target, subchannels, members, channel, config)
+    }
+
+    fn build(
+        target: Arc<str>,
+        subchannels: Vec<Subchannel>,
+        members: Members,
+        channel: Arc<ChannelShared>,
+        config: PoolConfig,
+    ) -> Pool {
         let changed = channel.changed.subscribe();
         Pool {
             inner: Arc::new(Inner {
                 target,
                 subchannels,
+                members: Arc::new(members),
                 next: AtomicUsize::new(0),
                 channel,
                 changed,
-                size,
+                size: config.size,
+                max_size: config.max_size,
+                growth: (config.max_size > config.size).then_some(Growth {
+                    max_streams: config.max_streams_per_connection,
+                }),
+                cleanup_interval: config.cleanup_interval,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
+                grown: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+                _stop: watch::channel(()).0,
             }),
         }
     }
 
-    /// Hits, misses and the size per endpoint.
+    /// What the pool did so far.
     pub(crate) fn stats(&self) -> PoolStats {
+        let inner = &self.inner;
         PoolStats {
-            size: self.inner.size,
-            hits: self.inner.hits.load(Ordering::Relaxed),
-            misses: self.inner.misses.load(Ordering::Relaxed),
+            size: inner.size,
+            max_size: inner.max_size,
+            hits: inner.hits.load(Ordering::Relaxed),
+            misses: inner.misses.load(Ordering::Relaxed),
+            grown: inner.grown.load(Ordering::Relaxed),
+            evictions: inner.evictions.load(Ordering::Relaxed),
         }
     }
 
+    /// Every subchannel, active or spare.
     pub(crate) fn subchannels(&self) -> &[Subchannel] {
         &self.inner.subchannels
+    }
+
+    /// Which subchannels take calls.
+    pub(crate) fn members(&self) -> &Arc<Members> {
+        &self.inner.members
+    }
+
+    /// The subchannels that take calls.
+    pub(crate) fn active(&self) -> impl Iterator<Item = &Subchannel> + '_ {
+        self.inner
+            .members
+            .active()
+            .filter_map(|index| self.inner.subchannels.get(index))
     }
 
     pub(crate) fn channel(&self) -> &Arc<ChannelShared> {
         &self.inner.channel
     }
 
-    /// Connects every IDLE subchannel and waits until one is READY; fails with the last
-    /// error once every subchannel is in TRANSIENT_FAILURE. Each attempt has its own
+    /// Connects every IDLE active subchannel and waits until one is READY; fails with
+    /// the last error once every one is in TRANSIENT_FAILURE. Each attempt has its own
     /// deadline, so this ends.
     pub(crate) async fn connect(&self) -> Result<(), ConnectError> {
         self.inner.channel.touch();
         pick::wait_ready(
             &self.inner.subchannels,
+            &self.inner.members,
             &self.inner.next,
             &self.inner.changed,
         )
         .await
+    }
+}
+
+impl Inner {
+    /// gRFC A105: `index` was just given a call; if it and every other active
+    /// connection of its endpoint carry `limit` calls, make one more active and connect
+    /// it.
+    fn grow_if_full(&self, index: usize, limit: usize) {
+        let siblings = self.members.siblings(index);
+        let seen = siblings.len();
+        let full = siblings
+            .filter_map(|i| self.subchannels.get(i))
+            .all(|s| s.load().in_flight() >= limit);
+        if full && let Some(added) = self.members.grow(index, seen) {
+            self.grown.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(target = %self.target, connections = seen + 1, "every connection of the endpoint is full: opening another (gRFC A105)");
+            if let Some(subchannel) = self.subchannels.get(added) {
+                subchannel.request_connect();
+            }
+        }
     }
 }
 
@@ -186,9 +292,11 @@ impl tower::Service<Request<AttemptBody>> for Pool {
             let (index, ready, waited) = pick::pick(
                 &inner.target,
                 &inner.subchannels,
+                &inner.members,
                 &inner.next,
                 &inner.changed,
                 &options,
+                inner.growth,
             )
             .await
             .map_err(AttemptError::Failed)?;
@@ -196,6 +304,12 @@ impl tower::Service<Request<AttemptBody>> for Pool {
             counter.fetch_add(1, Ordering::Relaxed);
             let subchannel = &inner.subchannels[index];
             let in_flight = subchannel.load().begin();
+            if let Some(growth) = inner.growth
+                && let Some(limit) = growth.limit(ready.max_streams)
+                && subchannel.load().in_flight() >= limit
+            {
+                inner.grow_if_full(index, limit);
+            }
             let response = subchannel.send(ready, request).await?;
             Ok(response.map(|body| PooledBody::new(body, in_flight)))
         })

@@ -1,6 +1,7 @@
-//! The pick: a READY subchannel whose connection takes new calls, by power of two
-//! choices on the calls in flight (two at random, the less loaded wins; no lock, no
-//! scan of the pool on the call path), else the least loaded one a full scan finds.
+//! The pick: a READY subchannel whose connection takes new calls, among the pool's
+//! active members, by power of two choices on the calls in flight (two at random, the
+//! less loaded wins; no lock, no scan of the pool on the call path), else the least
+//! loaded one a full scan finds.
 //! IDLE subchannels are asked to connect on the way. Fail fast when every subchannel is
 //! in (sticky) TRANSIENT_FAILURE, unless the call waits for ready; the call's deadline
 //! bounds the wait.
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::watch;
 use tonic::{Code, Status};
 
+use super::members::Members;
 use crate::call::{CallOptions, SubchannelId};
 use crate::error::{ConnectError, status};
 use crate::state::ConnectivityState;
@@ -27,17 +29,49 @@ pub(crate) enum Scan {
     Shutdown,
 }
 
+/// How a pool that grows (gRFC A105) picks: a connection carrying as many calls as it
+/// may (the server's MAX_CONCURRENT_STREAMS, or `max_streams_per_connection` when lower)
+/// is full, and a call waits for the connection being added rather than queue on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Growth {
+    /// `max_streams_per_connection`.
+    pub(crate) max_streams: Option<u32>,
+}
+
+impl Growth {
+    /// The calls a connection carries before it is full, if it has a limit.
+    pub(crate) fn limit(&self, server: Option<u32>) -> Option<usize> {
+        let limit = match (server, self.max_streams) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(limit.max(1) as usize)
+    }
+
+    fn is_full(growth: Option<Growth>, ready: &Ready, load: usize) -> bool {
+        growth
+            .and_then(|g| g.limit(ready.max_streams))
+            .is_some_and(|limit| load >= limit)
+    }
+}
+
 /// Two subchannels at random: the one with fewer calls in flight, when one of them is
-/// READY, takes new calls and is not `avoid`. IDLE ones are asked to connect.
-fn two_choices(subchannels: &[Subchannel], avoid: Option<SubchannelId>) -> Option<(usize, Ready)> {
-    let count = subchannels.len();
-    let first = fastrand::usize(..count);
-    let second = (first + 1 + fastrand::usize(..count - 1)) % count;
+/// READY, takes new calls, is not full and is not `avoid`. IDLE ones are asked to
+/// connect.
+fn two_choices(
+    subchannels: &[Subchannel],
+    members: &Members,
+    avoid: Option<SubchannelId>,
+    growth: Option<Growth>,
+) -> Option<(usize, Ready)> {
+    let first = members.random()?;
+    let second = members.random()?;
     let usable = |index: usize| {
         let subchannel = &subchannels[index];
         match subchannel.state_and_ready() {
             (ConnectivityState::Ready, Some(ready)) if Some(subchannel.id()) != avoid => {
-                Some((index, ready, subchannel.load().in_flight()))
+                let load = subchannel.load().in_flight();
+                (!Growth::is_full(growth, &ready, load)).then_some((index, ready, load))
             }
             (ConnectivityState::Idle, _) => {
                 subchannel.request_connect();
@@ -46,7 +80,8 @@ fn two_choices(subchannels: &[Subchannel], avoid: Option<SubchannelId>) -> Optio
             _ => None,
         }
     };
-    match (usable(first), usable(second)) {
+    let second = (second != first).then(|| usable(second)).flatten();
+    match (usable(first), second) {
         (Some(a), Some(b)) => {
             let (index, ready, _) = if b.2 < a.2 { b } else { a };
             Some((index, ready))
@@ -56,22 +91,25 @@ fn two_choices(subchannels: &[Subchannel], avoid: Option<SubchannelId>) -> Optio
     }
 }
 
-/// Looks at every subchannel once (after two random ones, when there are more than one),
-/// starting at the next in turn; the least loaded READY one wins, `avoid` only when it is
-/// the only one READY.
+/// Looks at every active subchannel once (after two random ones, when there are more
+/// than one), starting at the next in turn; the least loaded READY one that is not full
+/// wins; a full one only when no connection is on its way; `avoid` only when it is the
+/// only one READY.
 pub(crate) fn scan(
     subchannels: &[Subchannel],
+    members: &Members,
     next: &AtomicUsize,
     avoid: Option<SubchannelId>,
+    growth: Option<Growth>,
 ) -> Scan {
-    let count = subchannels.len();
+    let count = members.active_count();
     if count > 1
-        && let Some((index, ready)) = two_choices(subchannels, avoid)
+        && let Some((index, ready)) = two_choices(subchannels, members, avoid, growth)
     {
         return Scan::Ready(index, ready);
     }
     let start = if count > 1 {
-        next.fetch_add(1, Ordering::Relaxed)
+        next.fetch_add(1, Ordering::Relaxed) % count
     } else {
         0
     };
@@ -79,18 +117,30 @@ pub(crate) fn scan(
     let mut last_error = None;
     let mut avoided = None;
     let mut best: Option<(usize, Ready, usize)> = None;
-    for i in 0..count {
-        let index = (start + i) % count;
-        let subchannel = &subchannels[index];
+    let mut best_full: Option<(usize, Ready, usize)> = None;
+    let mut coming = false;
+    let order = members
+        .active()
+        .skip(start)
+        .chain(members.active().take(start));
+    for index in order {
+        let Some(subchannel) = subchannels.get(index) else {
+            continue;
+        };
         let (state, ready) = subchannel.state_and_ready();
         match state {
             ConnectivityState::Ready => {
                 if let Some(ready) = ready {
                     let load = subchannel.load().in_flight();
+                    let slot = if Growth::is_full(growth, &ready, load) {
+                        &mut best_full
+                    } else {
+                        &mut best
+                    };
                     if Some(subchannel.id()) == avoid {
                         avoided = Some((index, ready));
-                    } else if best.as_ref().is_none_or(|b| load < b.2) {
-                        best = Some((index, ready, load));
+                    } else if slot.as_ref().is_none_or(|b| load < b.2) {
+                        *slot = Some((index, ready, load));
                     }
                 }
                 all_failed = false;
@@ -98,8 +148,12 @@ pub(crate) fn scan(
             ConnectivityState::Idle => {
                 subchannel.request_connect();
                 all_failed = false;
+                coming = true;
             }
-            ConnectivityState::Connecting => all_failed = false,
+            ConnectivityState::Connecting => {
+                all_failed = false;
+                coming = true;
+            }
             ConnectivityState::TransientFailure => {
                 // Still trying after its backoff; the failure stays until it is READY.
                 if last_error.is_none() {
@@ -113,7 +167,15 @@ pub(crate) fn scan(
         }
         all_shutdown = false;
     }
-    if let Some((index, ready, _)) = best.or(avoided.map(|(i, r)| (i, r, 0))) {
+    if let Some((index, ready, _)) = best {
+        return Scan::Ready(index, ready);
+    }
+    // Every READY connection is full: wait for the one on its way, else queue on the
+    // least loaded (HTTP/2 holds the call until a stream is free).
+    if coming && best_full.is_some() {
+        return Scan::Waiting;
+    }
+    if let Some((index, ready, _)) = best_full.or(avoided.map(|(i, r)| (i, r, 0))) {
         return Scan::Ready(index, ready);
     }
     if all_shutdown {
@@ -130,18 +192,20 @@ pub(crate) fn scan(
 pub(crate) async fn pick(
     target: &str,
     subchannels: &[Subchannel],
+    members: &Members,
     next: &AtomicUsize,
     changed: &watch::Receiver<u64>,
     options: &CallOptions,
+    growth: Option<Growth>,
 ) -> Result<(usize, Ready, bool), Status> {
-    if let Scan::Ready(index, ready) = scan(subchannels, next, options.avoid) {
+    if let Scan::Ready(index, ready) = scan(subchannels, members, next, options.avoid, growth) {
         return Ok((index, ready, false));
     }
     let mut changed = changed.clone();
     loop {
         // Marked seen before looking, so any change after the look wakes the wait.
         changed.borrow_and_update();
-        match scan(subchannels, next, options.avoid) {
+        match scan(subchannels, members, next, options.avoid, growth) {
             Scan::Ready(index, ready) => return Ok((index, ready, true)),
             Scan::AllFailed(error) if !options.wait_for_ready => {
                 let reason = error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
@@ -157,8 +221,9 @@ pub(crate) async fn pick(
             Some(deadline) => tokio::time::timeout_at(deadline, change)
                 .await
                 .map_err(|_| {
-                    let state =
-                        ConnectivityState::aggregate(subchannels.iter().map(Subchannel::state));
+                    let state = ConnectivityState::aggregate(
+                        members.active().map(|i| subchannels[i].state()),
+                    );
                     status(
                         Code::DeadlineExceeded,
                         target,
@@ -176,11 +241,13 @@ pub(crate) async fn pick(
 /// Until one subchannel is READY (connecting every IDLE one), or every one has failed.
 pub(crate) async fn wait_ready(
     subchannels: &[Subchannel],
+    members: &Members,
     next: &AtomicUsize,
     changed: &watch::Receiver<u64>,
 ) -> Result<(), ConnectError> {
     // Every IDLE one, not only those a scan reaches before it finds a READY one.
-    for subchannel in subchannels {
+    for index in members.active() {
+        let subchannel = &subchannels[index];
         if subchannel.state() == ConnectivityState::Idle {
             subchannel.request_connect();
         }
@@ -188,7 +255,7 @@ pub(crate) async fn wait_ready(
     let mut changed = changed.clone();
     loop {
         changed.borrow_and_update();
-        match scan(subchannels, next, None) {
+        match scan(subchannels, members, next, None, None) {
             Scan::Ready(..) => return Ok(()),
             Scan::AllFailed(error) => return Err(error.unwrap_or(ConnectError::Shutdown)),
             Scan::Shutdown => return Err(ConnectError::Shutdown),

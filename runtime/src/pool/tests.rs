@@ -48,14 +48,14 @@ async fn the_pick_avoids_the_connection_that_refused_unless_it_is_the_only_one()
     let next = AtomicUsize::new(0);
     let first = pool.subchannels()[0].id();
     for _ in 0..4 {
-        match scan(pool.subchannels(), &next, Some(first)) {
+        match scan(pool.subchannels(), pool.members(), &next, Some(first), None) {
             Scan::Ready(index, _) => assert_eq!(index, 1, "picked the avoided one"),
             _ => panic!("no pick"),
         }
     }
     let alone = Pool::of("echo".into(), Vec::new(), pool.channel().clone(), 1);
     assert!(matches!(
-        scan(alone.subchannels(), &next, None),
+        scan(alone.subchannels(), alone.members(), &next, None, None),
         Scan::Shutdown
     ));
 
@@ -63,7 +63,13 @@ async fn the_pick_avoids_the_connection_that_refused_unless_it_is_the_only_one()
     single.connect().await.unwrap();
     let only = single.subchannels()[0].id();
     assert!(matches!(
-        scan(single.subchannels(), &next, Some(only)),
+        scan(
+            single.subchannels(),
+            single.members(),
+            &next,
+            Some(only),
+            None
+        ),
         Scan::Ready(0, _)
     ));
 }

@@ -18,12 +18,12 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tower::util::BoxService;
 use tower::{Service, ServiceExt};
 
-use super::Shared;
 use super::backoff::ConnectionBackoff;
 use super::handshake::{Established, Http2Settings, attempt_deadline, describe_goaway, establish};
 use super::health::{self, Health, HealthCheck, HealthWatch};
 use super::load::Load;
 use super::view::Connection;
+use super::{END_NONE, END_REPLACE, END_RETIRE, Shared};
 use crate::connector::frame_watch::ServerFrame;
 use crate::connector::{Connected, Dial, Progress};
 use crate::error::ConnectError;
@@ -60,6 +60,11 @@ enum ReadyEnd {
     /// The identity's SVID or bundle rotated, or a certificate nears its end: new
     /// connections present the new one.
     Rotated,
+    /// The pool no longer uses this subchannel (it shrank): drained, then closed.
+    Retired,
+    /// The pool's cleanup replaces the connection, unhealthy for too long: drained,
+    /// closed, and made again after the backoff, which was not reset.
+    Replaced,
 }
 
 /// Publishes SHUTDOWN when the driver ends, however it ends.
@@ -72,6 +77,7 @@ impl Drop for ShutdownOnExit {
             v.connection = None;
             v.health = None;
             v.connected_at = None;
+            v.unhealthy_since = None;
         });
     }
 }
@@ -89,6 +95,7 @@ pub(super) async fn run(
             v.connection = None;
             v.health = None;
             v.connected_at = None;
+            v.unhealthy_since = None;
         });
         // Wait for a caller's request (the flag, not the notification, is the truth: a
         // stale wake-up from an earlier burst of calls is ignored).
@@ -118,7 +125,11 @@ pub(super) async fn run(
                     // Requests made while connecting are served by this connection: none
                     // is left to reconnect at once when it ends.
                     shared.connect_requested.store(false, Ordering::Release);
-                    backoff.reset();
+                    // With health checking, the backoff is reset by SERVING, not by the
+                    // connection: replacing an unhealthy one keeps growing the delay.
+                    if settings.health.is_none() {
+                        backoff.reset();
+                    }
                     // Becoming READY counts as use: a warm-up is not undone by the idle timer.
                     settings.load.touch();
                     tracing::debug!(target = %settings.target, peer = %established.peer, "subchannel READY");
@@ -137,8 +148,33 @@ pub(super) async fn run(
                     });
                     let first = health.as_ref().map(|h| h.reports.borrow().clone());
                     publish_connected(&shared, &established, first.as_ref());
-                    let end =
-                        run_ready(established, health, &shared, &mut shutdown, &settings).await;
+                    let end = run_ready(
+                        established,
+                        health,
+                        Ready {
+                            shared: &shared,
+                            shutdown: &mut shutdown,
+                            settings: &settings,
+                            backoff: &mut backoff,
+                        },
+                    )
+                    .await;
+                    if let ReadyEnd::Replaced = end {
+                        tracing::info!(target = %settings.target, "cleanup: replacing a connection unhealthy for too long");
+                        shared.publish(|v| {
+                            v.state = ConnectivityState::TransientFailure;
+                            v.connection = None;
+                            v.health = None;
+                            v.connected_at = None;
+                            v.unhealthy_since = None;
+                        });
+                        let retry_at = Instant::now() + backoff.next_delay();
+                        tokio::select! {
+                            _ = sleep_until(retry_at) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        continue;
+                    }
                     if !ended(end, &shared, &settings) {
                         return;
                     }
@@ -151,6 +187,7 @@ pub(super) async fn run(
                 v.connection = None;
                 v.health = None;
                 v.connected_at = None;
+                v.unhealthy_since = None;
                 v.last_error = Some(failure);
             });
             let retry_at = started + backoff.next_delay();
@@ -251,6 +288,10 @@ fn ended(end: ReadyEnd, shared: &Shared, settings: &Settings) -> bool {
             }
         }
         ReadyEnd::Lost(reason) => tracing::info!(%target, %reason, "connection lost"),
+        ReadyEnd::Retired => {
+            tracing::debug!(%target, "the pool shrank: connection drained and closed")
+        }
+        ReadyEnd::Replaced => {}
         ReadyEnd::Rotated => tracing::info!(
             %target,
             "identity rotated or nearing expiry: draining the connection, new calls use a new one"
@@ -287,6 +328,12 @@ fn publish_connected(shared: &Shared, conn: &Established, health: Option<&Health
         }
         v.connection = Some(connection);
         v.health = health.cloned();
+        match health.and_then(Health::problem) {
+            Some(_) => {
+                v.unhealthy_since.get_or_insert_with(Instant::now);
+            }
+            None => v.unhealthy_since = None,
+        }
         match health {
             None | Some(Health::Serving | Health::Unimplemented) => {
                 v.state = ConnectivityState::Ready;
@@ -318,13 +365,41 @@ async fn health_changed(health: &mut Option<HealthWatch>) -> Health {
     std::future::pending().await
 }
 
+/// What a READY connection's loop works with.
+struct Ready<'a> {
+    shared: &'a Shared,
+    shutdown: &'a mut watch::Receiver<bool>,
+    settings: &'a Settings,
+    backoff: &'a mut ConnectionBackoff,
+}
+
+/// Takes no new calls on `conn`, waits until its calls in flight have ended (or it
+/// closes), then returns `end`.
+async fn drain(conn: &mut Established, load: &Load, end: ReadyEnd) -> ReadyEnd {
+    conn.connection.draining.store(true, Ordering::Release);
+    while load.in_flight() > 0 {
+        tokio::select! {
+            result = &mut conn.closed => return lost(result),
+            _ = tokio::time::sleep(DRAIN_POLL) => {}
+        }
+    }
+    end
+}
+
+/// How often a draining connection looks whether its last call has ended.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 async fn run_ready(
     mut conn: Established,
     mut health: Option<HealthWatch>,
-    shared: &Shared,
-    shutdown: &mut watch::Receiver<bool>,
-    settings: &Settings,
+    ready: Ready<'_>,
 ) -> ReadyEnd {
+    let Ready {
+        shared,
+        shutdown,
+        settings,
+        backoff,
+    } = ready;
     loop {
         tokio::select! {
             // Frames first: a GOAWAY read just before the connection closed must win.
@@ -365,7 +440,18 @@ async fn run_ready(
             }
             report = health_changed(&mut health) => {
                 tracing::debug!(target = %settings.target, peer = %conn.peer, health = %report, "health check");
+                if report.problem().is_none() {
+                    backoff.reset();
+                }
                 publish_connected(shared, &conn, Some(&report));
+            }
+            () = shared.wake.notified() => {
+                // A connect request while READY needs nothing; the pool's requests do.
+                match shared.end_request.swap(END_NONE, Ordering::AcqRel) {
+                    END_RETIRE => return drain(&mut conn, &settings.load, ReadyEnd::Retired).await,
+                    END_REPLACE => return drain(&mut conn, &settings.load, ReadyEnd::Replaced).await,
+                    _ => {}
+                }
             }
             _ = shutdown.changed() => return ReadyEnd::Shutdown,
         }

@@ -31,7 +31,7 @@ pub(crate) use view::View;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use ephemos_config::model::ConnectionConfig;
@@ -56,6 +56,8 @@ struct Shared {
     /// Set by callers that want a connection; the driver clears it when it starts an
     /// attempt, so a burst of calls does not leave a reconnect for later.
     connect_requested: AtomicBool,
+    /// What the pool asks of a READY connection: nothing, retire or replace it.
+    end_request: AtomicU8,
     wake: Notify,
     shutdown: watch::Sender<bool>,
     channel: Arc<ChannelShared>,
@@ -74,6 +76,13 @@ impl Shared {
         }
     }
 }
+
+/// No request of the pool for the connection.
+const END_NONE: u8 = 0;
+/// The pool shrank: drain the connection and close it.
+const END_RETIRE: u8 = 1;
+/// Cleanup: drain the connection, close it and make a new one after the backoff.
+const END_REPLACE: u8 = 2;
 
 /// What a subchannel's connection is made with.
 pub(crate) struct SubchannelConfig {
@@ -99,6 +108,8 @@ pub(crate) struct Subchannel {
 pub(crate) struct Ready {
     sender: SendRequest<AttemptBody>,
     draining: Arc<AtomicBool>,
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS for this connection.
+    pub(crate) max_streams: Option<u32>,
 }
 
 impl Subchannel {
@@ -124,6 +135,7 @@ impl Subchannel {
         let shared = Arc::new(Shared {
             view: view_tx,
             connect_requested: AtomicBool::new(false),
+            end_request: AtomicU8::new(END_NONE),
             wake: Notify::new(),
             shutdown: watch::channel(false).0,
             channel,
@@ -188,8 +200,31 @@ impl Subchannel {
 
     /// Asks the driver to connect if it is IDLE (no effect otherwise).
     pub(crate) fn request_connect(&self) {
+        // Wanted again: a retirement not yet carried out is called off.
+        self.shared.end_request.store(END_NONE, Ordering::Release);
         self.shared.connect_requested.store(true, Ordering::Release);
         self.shared.wake.notify_one();
+    }
+
+    /// Asks the driver to drain its connection and close it, going IDLE (the pool no
+    /// longer uses it). Calls in flight finish first.
+    pub(crate) fn retire(&self) {
+        self.shared.end_request.store(END_RETIRE, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
+    /// Asks the driver to drain its connection, close it and connect again after its
+    /// backoff (cleanup, for a connection unhealthy for too long).
+    pub(crate) fn replace(&self) {
+        self.shared
+            .end_request
+            .store(END_REPLACE, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
+    /// Since when the health check has kept the connection out of the picks.
+    pub(crate) fn unhealthy_since(&self) -> Option<Instant> {
+        self.view.borrow().unhealthy_since
     }
 
     /// The connection, if READY and taking new calls.
@@ -204,6 +239,7 @@ impl Subchannel {
             Some(c) if view.state == ConnectivityState::Ready && c.usable() => Some(Ready {
                 sender: c.sender.clone(),
                 draining: c.draining.clone(),
+                max_streams: c.max_concurrent_streams,
             }),
             _ => None,
         };
@@ -267,6 +303,7 @@ fn send(
     let Ready {
         mut sender,
         draining,
+        ..
     } = ready;
     let mut early = None;
     if let Some(deadline) = CallOptions::of(&request).deadline {

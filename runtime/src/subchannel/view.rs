@@ -45,6 +45,8 @@ pub(crate) struct View {
     /// What the health check of the connection says, while connected with
     /// `health_check` set.
     pub(crate) health: Option<Health>,
+    /// Since when the health check has said the connection takes no calls.
+    pub(crate) unhealthy_since: Option<Instant>,
     /// When the current connection was made.
     pub(crate) connected_at: Option<Instant>,
     /// Connections made so far.
@@ -59,6 +61,7 @@ impl View {
             last_error: None,
             health: None,
             connected_at: None,
+            unhealthy_since: None,
             connects: 0,
         }
     }

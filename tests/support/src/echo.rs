@@ -147,16 +147,27 @@ impl EchoServer {
 
     /// Starts a server on a given address (to restart one on the same port).
     pub async fn start_on(addr: SocketAddr, name: &str) -> EchoServer {
-        Self::start_serving(addr, name, false).await
+        Self::start_serving(addr, name, false, None).await
     }
 
     /// Starts a server that also serves `grpc.health.v1.Health` (tonic-health), SERVING
     /// for the whole server (`""`) until [`EchoServer::set_serving`] says otherwise.
     pub async fn start_with_health(name: &str) -> EchoServer {
-        Self::start_serving("127.0.0.1:0".parse().unwrap(), name, true).await
+        Self::start_serving("127.0.0.1:0".parse().unwrap(), name, true, None).await
     }
 
-    async fn start_serving(addr: SocketAddr, name: &str, health: bool) -> EchoServer {
+    /// Starts a server that lets each connection carry at most `streams` calls at once
+    /// (its SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub async fn start_limited(name: &str, streams: u32) -> EchoServer {
+        Self::start_serving("127.0.0.1:0".parse().unwrap(), name, false, Some(streams)).await
+    }
+
+    async fn start_serving(
+        addr: SocketAddr,
+        name: &str,
+        health: bool,
+        max_concurrent_streams: Option<u32>,
+    ) -> EchoServer {
         let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().unwrap();
         let service = EchoService::named(name);
@@ -184,6 +195,7 @@ impl EchoServer {
         };
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
+                .max_concurrent_streams(max_concurrent_streams)
                 .add_service(server)
                 .add_optional_service(health_service)
                 .serve_with_incoming_shutdown(incoming, async {

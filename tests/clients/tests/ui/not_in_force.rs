@@ -2,7 +2,7 @@
 // (denied here to show it).
 #![deny(deprecated)]
 
-#[ephemos::client(target = "payments", config = "connections.toml", pool_max_size = 8, retry = false)]
+#[ephemos::client(target = "payments", config = "connections.toml", address = "dns:///payments.internal:8443", retry = false)]
 pub struct Payments(ephemos_clients_tests::pb::echo_client::EchoClient<ephemos::Channel>);
 
 fn main() {}

@@ -1,0 +1,184 @@
+//! Which of a pool's subchannels take calls. Each endpoint has `max_size` subchannels,
+//! made when the channel is (a spare costs its handle and an idle driver task, no
+//! socket); the first `active` of them are in the picks. Growth (gRFC A105) makes one
+//! more active, cleanup makes the last one inactive again; both are a compare-and-swap on
+//! the endpoint's count, so the call path takes no lock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One endpoint's subchannels: `start..start + len`, the first `active` in use.
+#[derive(Debug)]
+struct Group {
+    start: usize,
+    len: usize,
+    active: AtomicUsize,
+}
+
+/// The active subchannels of a pool, by endpoint.
+#[derive(Debug)]
+pub(crate) struct Members {
+    groups: Vec<Group>,
+    /// The active count each endpoint shrinks back to.
+    size: usize,
+}
+
+impl Members {
+    /// `endpoints` groups of `max_size` subchannels, `size` of each active.
+    pub(crate) fn new(endpoints: usize, size: usize, max_size: usize) -> Self {
+        let groups = (0..endpoints)
+            .map(|e| Group {
+                start: e * max_size,
+                len: max_size,
+                active: AtomicUsize::new(size.min(max_size)),
+            })
+            .collect();
+        Self { groups, size }
+    }
+
+    /// Every subchannel active (a pool made of given subchannels, in tests).
+    #[cfg(test)]
+    pub(crate) fn all(count: usize) -> Self {
+        Self {
+            groups: vec![Group {
+                start: 0,
+                len: count,
+                active: AtomicUsize::new(count),
+            }],
+            size: count,
+        }
+    }
+
+    /// How many subchannels exist, active or not.
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> usize {
+        self.groups.iter().map(|g| g.len).sum()
+    }
+
+    /// Whether the subchannel at `index` takes calls.
+    pub(crate) fn is_active(&self, index: usize) -> bool {
+        self.groups.iter().any(|g| {
+            (g.start..g.start + g.len).contains(&index)
+                && index - g.start < g.active.load(Ordering::Acquire)
+        })
+    }
+
+    /// The active subchannels' indices, endpoint by endpoint.
+    pub(crate) fn active(&self) -> impl Iterator<Item = usize> + '_ {
+        self.groups
+            .iter()
+            .flat_map(|g| g.start..g.start + g.active.load(Ordering::Acquire))
+    }
+
+    /// How many subchannels are active.
+    pub(crate) fn active_count(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| g.active.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// An active subchannel at random (each equally likely), if there is one.
+    pub(crate) fn random(&self) -> Option<usize> {
+        let count = self.active_count();
+        if count == 0 {
+            return None;
+        }
+        let mut n = fastrand::usize(..count);
+        for g in &self.groups {
+            let active = g.active.load(Ordering::Acquire);
+            if n < active {
+                return Some(g.start + n);
+            }
+            n -= active;
+        }
+        // Another thread shrank a group between the two loads: take any active one.
+        self.active().next()
+    }
+
+    /// The active subchannels of the endpoint `index` belongs to.
+    pub(crate) fn siblings(&self, index: usize) -> std::ops::Range<usize> {
+        self.group_of(index).map_or(index..index + 1, |g| {
+            g.start..g.start + g.active.load(Ordering::Acquire)
+        })
+    }
+
+    fn group_of(&self, index: usize) -> Option<&Group> {
+        self.groups
+            .iter()
+            .find(|g| (g.start..g.start + g.len).contains(&index))
+    }
+
+    /// Makes one more subchannel of `index`'s endpoint active, if it has a spare and its
+    /// active count is still `seen` (the caller saw every one of them full); returns it.
+    pub(crate) fn grow(&self, index: usize, seen: usize) -> Option<usize> {
+        let g = self.group_of(index)?;
+        if seen >= g.len {
+            return None;
+        }
+        g.active
+            .compare_exchange(seen, seen + 1, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| g.start + seen)
+    }
+
+    /// For each endpoint grown past `size`: its last active subchannel and how many are
+    /// active.
+    pub(crate) fn grown(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.groups.iter().filter_map(|g| {
+            let active = g.active.load(Ordering::Acquire);
+            (active > self.size).then(|| (g.start + active - 1, active))
+        })
+    }
+
+    /// Makes the last active subchannel of `index`'s endpoint inactive, if its active
+    /// count is still `seen`; returns it.
+    pub(crate) fn shrink(&self, index: usize, seen: usize) -> Option<usize> {
+        let g = self.group_of(index)?;
+        if seen <= self.size {
+            return None;
+        }
+        g.active
+            .compare_exchange(seen, seen - 1, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| g.start + seen - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_to_max_size_and_shrinks_back_to_size() {
+        let members = Members::new(2, 1, 3);
+        assert_eq!(members.total(), 6);
+        assert_eq!(members.active().collect::<Vec<_>>(), [0, 3]);
+        assert_eq!(members.grow(3, 1), Some(4));
+        assert_eq!(members.grow(3, 1), None, "someone else grew it first");
+        assert_eq!(members.grow(4, 2), Some(5));
+        assert_eq!(members.grow(5, 3), None, "at max_size");
+        assert_eq!(members.active().collect::<Vec<_>>(), [0, 3, 4, 5]);
+        assert_eq!(members.siblings(4), 3..6);
+        assert!(members.is_active(5) && !members.is_active(1));
+        assert_eq!(members.grown().collect::<Vec<_>>(), [(5, 3)]);
+        assert_eq!(members.shrink(5, 3), Some(5));
+        assert_eq!(members.shrink(4, 2), Some(4));
+        assert_eq!(members.shrink(3, 1), None, "never below size");
+        assert_eq!(members.active().collect::<Vec<_>>(), [0, 3]);
+    }
+
+    #[test]
+    fn random_picks_only_active_ones_and_each_of_them() {
+        let members = Members::new(2, 2, 4);
+        let mut seen = [0; 8];
+        for _ in 0..4000 {
+            seen[members.random().unwrap()] += 1;
+        }
+        for index in [0, 1, 4, 5] {
+            assert!(seen[index] > 700, "{seen:?}");
+        }
+        for index in [2, 3, 6, 7] {
+            assert_eq!(seen[index], 0, "{seen:?}");
+        }
+    }
+}
