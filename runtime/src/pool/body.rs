@@ -1,5 +1,6 @@
 //! The response body of an attempt sent through the pool: hyper's body, counting the
-//! call as in flight on its subchannel until the body ends or is dropped.
+//! call as in flight on its subchannel until the body ends (its trailers, or its end)
+//! or is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -37,9 +38,15 @@ impl Body for PooledBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        if let Poll::Ready(None | Some(Err(_))) = polled {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        let over = match &polled {
+            Poll::Ready(None | Some(Err(_))) => true,
+            // Trailers end the stream: tonic does not poll again after them.
+            Poll::Ready(Some(Ok(frame))) => frame.is_trailers() || this.inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if over {
             // The stream is over: the call no longer loads the connection.
             this.in_flight.take();
         }
