@@ -361,6 +361,105 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
     );
 }
 
+/// An mTLS channel of `size` connections presenting `agent`'s SVID, warmed up.
+async fn rotating_channel(server: &MtlsServer, agent: &LocalAgent, size: u32) -> Channel {
+    let channel = Channel::mtls(
+        Address::from(server.addr),
+        Identity::local(agent.clone()),
+        exactly("spiffe://example.org/echo"),
+    )
+    .connection(quick())
+    .pool(ephemos::config::model::PoolConfig {
+        size,
+        max_size: size,
+        warm: true,
+        ..ephemos::config::Preset::Production.pool_config()
+    })
+    .connect_lazy()
+    .unwrap();
+    until("every connection READY", || {
+        channel
+            .stats()
+            .connections
+            .iter()
+            .all(|c| c.state == ephemos::ConnectivityState::Ready)
+    })
+    .await;
+    channel
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_replaces_the_connection_before_the_old_one_drains() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let me = id("spiffe://example.org/rotating");
+    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    let channel = rotating_channel(&server, &agent, 1).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers = keep_calling(&EchoClient::new(channel.clone()), &stop);
+    until("calls flow", || distinct_callers(&server) == 1).await;
+    let before = channel.stats();
+    agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    until("the new connection carries calls", || {
+        distinct_callers(&server) == 2
+    })
+    .await;
+    tokio::time::sleep(MS(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for worker in workers {
+        worker
+            .await
+            .unwrap()
+            .expect("no call fails during the rotation");
+    }
+    let after = channel.stats();
+    // Make-before-break: the new connection was READY before the old one stopped
+    // taking calls, so no call waited for a connection.
+    assert_eq!(after.pool_misses, before.pool_misses, "{after}");
+    assert!(after.pool_hits > before.pool_hits);
+    assert_eq!(after.connections[0].connects, 2, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_replaces_a_pools_connections_at_different_times() {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let me = id("spiffe://example.org/rotating");
+    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    let channel = rotating_channel(&server, &agent, 4).await;
+    agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    until("every connection replaced", || {
+        channel.stats().connections.iter().all(|c| c.connects == 2)
+    })
+    .await;
+    let ages: Vec<Duration> = channel
+        .stats()
+        .connections
+        .iter()
+        .map(|c| c.age.expect("connected"))
+        .collect();
+    let (min, max) = (ages.iter().min().unwrap(), ages.iter().max().unwrap());
+    // Spread over two seconds (half a second per connection): four replacements in
+    // the same 50 ms would be a burst.
+    assert!(
+        *max - *min > MS(50),
+        "replaced within {:?} of each other: {ages:?}",
+        *max - *min
+    );
+    EchoClient::new(channel.clone())
+        .unary(request("after"))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_replaced_before_its_certificate_expires() {
     let server = mtls_server(

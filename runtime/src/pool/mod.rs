@@ -69,6 +69,9 @@ struct Inner {
     _stop: watch::Sender<()>,
 }
 
+/// The window an identity rotation's replacements are spread over, per connection.
+const ROTATION_SPREAD_PER_CONNECTION: Duration = Duration::from_millis(500);
+
 /// How a pool is made: its size and the health checking of its connections.
 pub(crate) struct PoolSettings {
     pub(crate) config: PoolConfig,
@@ -110,6 +113,10 @@ impl Pool {
             .flat_map(|address| std::iter::repeat_n(address, max_size as usize))
             .collect();
         let loads: Vec<Arc<Load>> = addresses.iter().map(|_| Load::new()).collect();
+        // Half a second per connection, at most five: a rotation replaces a pool of ten
+        // connections about one every half second, a single one within half a second.
+        let connections = (endpoints.len() * size as usize).clamp(1, 10) as u32;
+        let rotation_spread = ROTATION_SPREAD_PER_CONNECTION * connections;
         channel.set_loads(loads.clone());
         let subchannels: Vec<Subchannel> = addresses
             .into_iter()
@@ -122,6 +129,7 @@ impl Pool {
                         connection,
                         tls: tls.clone(),
                         health: health.clone(),
+                        rotation_spread,
                     },
                     channel.clone(),
                     load,

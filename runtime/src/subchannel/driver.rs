@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 
 use ephemos_config::model::ConnectionConfig;
 use ephemos_config::value::Address;
+use std::time::Duration;
 use tokio::sync::watch;
+
 use tokio::time::{Instant, sleep_until, timeout};
 use tower::util::BoxService;
 use tower::{Service, ServiceExt};
@@ -46,6 +48,9 @@ pub(super) struct Settings {
     pub(super) load: Arc<Load>,
     /// Client-side health checking (gRFC A17), when `health_check` is set.
     pub(super) health: Option<Arc<HealthCheck>>,
+    /// After an identity rotation, the connection is replaced at a random time within
+    /// this, so the pool's connections are not all replaced at once.
+    pub(super) rotation_spread: Duration,
 }
 
 /// Why a READY connection stopped being used.
@@ -154,7 +159,7 @@ pub(super) async fn run(
                         Ready {
                             shared: &shared,
                             shutdown: &mut shutdown,
-                            settings: &settings,
+                            settings: &mut settings,
                             backoff: &mut backoff,
                         },
                     )
@@ -369,8 +374,56 @@ async fn health_changed(health: &mut Option<HealthWatch>) -> Health {
 struct Ready<'a> {
     shared: &'a Shared,
     shutdown: &'a mut watch::Receiver<bool>,
-    settings: &'a Settings,
+    settings: &'a mut Settings,
     backoff: &'a mut ConnectionBackoff,
+}
+
+/// The connection that takes over from one whose identity rotated (or whose certificate
+/// nears its end), made while the old one keeps serving: it is READY, and with health
+/// checking SERVING, before it is swapped in, so no call waits for its handshake.
+/// `Err(None)` when the subchannel shuts down.
+async fn successor(
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    settings: &mut Settings,
+    backoff: &ConnectionBackoff,
+) -> Result<(Established, Option<HealthWatch>), Option<ConnectError>> {
+    let new = match attempt(shared, shutdown, settings, backoff).await {
+        Attempt::Ready(new) => new,
+        Attempt::Failed(error) => return Err(Some(error)),
+        Attempt::Shutdown => return Err(None),
+    };
+    let Some(check) = &settings.health else {
+        return Ok((new, None));
+    };
+    let mut watch = health::start(
+        new.connection.sender.clone(),
+        check.clone(),
+        settings.target.clone(),
+        settings.config.backoff,
+    );
+    let problem = match timeout(
+        settings.config.connect_timeout,
+        watch.reports.wait_for(|h| *h != Health::Checking),
+    )
+    .await
+    {
+        Ok(Ok(report)) => report.problem(),
+        Ok(Err(_)) => Some("the health check stopped".to_owned()),
+        Err(_) => Some("no health check answer within the connect timeout".to_owned()),
+    };
+    match problem {
+        None => Ok((new, Some(watch))),
+        Some(message) => Err(Some(ConnectError::Unhealthy {
+            peer: new.peer.clone(),
+            message,
+        })),
+    }
+}
+
+/// A random time within `spread` from now.
+fn jittered(spread: Duration) -> Instant {
+    Instant::now() + spread.mul_f64(fastrand::f64())
 }
 
 /// Takes no new calls on `conn`, waits until its calls in flight have ended (or it
@@ -400,6 +453,8 @@ async fn run_ready(
         settings,
         backoff,
     } = ready;
+    // When to replace the connection after a rotation (make-before-break, jittered).
+    let mut rotate_at: Option<Instant> = None;
     loop {
         tokio::select! {
             // Frames first: a GOAWAY read just before the connection closed must win.
@@ -422,14 +477,36 @@ async fn run_ready(
             },
             result = &mut conn.closed => return goaway_seen(&mut conn).unwrap_or_else(|| lost(result)),
             () = rotation(&mut conn.rotation) => {
-                // Calls in flight finish on this connection; new ones wait for the next.
-                conn.connection.draining.store(true, Ordering::Release);
-                return ReadyEnd::Rotated;
+                // Each connection of the pool at its own time within the spread.
+                rotate_at.get_or_insert_with(|| jittered(settings.rotation_spread));
             }
-            _ = sleep_until_option(conn.replace_at) => {
-                // A certificate of this connection nears its end: replace it in time.
-                conn.connection.draining.store(true, Ordering::Release);
-                return ReadyEnd::Rotated;
+            _ = sleep_until_option(rotate_at.or(conn.replace_at)) => {
+                // The identity rotated, or a certificate of this connection nears its
+                // end: a new connection takes over before this one drains.
+                rotate_at = None;
+                match successor(shared, shutdown, settings, backoff).await {
+                    Ok((new, new_health)) => {
+                        if let Some(streams) = new.connection.max_concurrent_streams {
+                            shared.channel.set_max_concurrent_streams(streams);
+                        }
+                        let old = std::mem::replace(&mut conn, new);
+                        health = new_health;
+                        let report = health.as_ref().map(|h| h.reports.borrow().clone());
+                        shared.publish(|v| v.connected_at = None);
+                        publish_connected(shared, &conn, report.as_ref());
+                        // Its calls finish; hyper closes it once they have and nothing
+                        // holds it.
+                        old.connection.draining.store(true, Ordering::Release);
+                        drop(old);
+                        tracing::info!(target = %settings.target, peer = %conn.peer, "identity rotated: the connection was replaced (the new one was READY first)");
+                    }
+                    Err(None) => return ReadyEnd::Shutdown,
+                    Err(Some(error)) => {
+                        tracing::warn!(target = %settings.target, %error, "identity rotated, but no new connection could be made beside the old one: draining it");
+                        conn.connection.draining.store(true, Ordering::Release);
+                        return ReadyEnd::Rotated;
+                    }
+                }
             }
             _ = sleep_until_option(idle_deadline(settings)) => {
                 if let Some(timeout) = settings.config.idle_timeout

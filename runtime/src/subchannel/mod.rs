@@ -92,6 +92,8 @@ pub(crate) struct SubchannelConfig {
     pub(crate) tls: Option<Arc<TlsSettings>>,
     /// Client-side health checking, when `health_check` is set.
     pub(crate) health: Option<Arc<health::HealthCheck>>,
+    /// The window a rotation's replacement is jittered over.
+    pub(crate) rotation_spread: std::time::Duration,
 }
 
 /// The handle a pool keeps; dropping it shuts the subchannel down.
@@ -154,6 +156,7 @@ impl Subchannel {
                 connector,
                 load: load.clone(),
                 health: config.health.clone(),
+                rotation_spread: config.rotation_spread,
             },
         ));
         Self {

@@ -23,6 +23,7 @@ fn config(address: std::net::SocketAddr) -> SubchannelConfig {
         connection: quick(),
         tls: None,
         health: None,
+        rotation_spread: std::time::Duration::ZERO,
     }
 }
 
