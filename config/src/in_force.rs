@@ -3,14 +3,12 @@
 //! A setting that validates must be a setting in force; where a layer of the runtime is
 //! still to come, the build says so instead of baking the value and ignoring it.
 //! `ephemos-build` prints each as a `cargo::warning`, `#[ephemos::client]` as a compiler
-//! warning on the struct, and `ephemos check` beside the target. What is left: a
-//! `dns:///` name is resolved at each connection attempt, not watched for its
-//! addresses (the pool's DNS resolver is still to come).
+//! warning on the struct, and `ephemos check` beside the target. Nothing is left today:
+//! the list is where a setting goes that the model gains before the runtime applies it.
 
 use std::fmt;
 
 use crate::model::TargetConfig;
-use crate::value::Address;
 
 /// A setting the runtime does not apply yet, and what happens instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,20 +27,12 @@ impl fmt::Display for NotInForce {
 
 /// The settings of `config` that are not in force, in `connections.toml` order.
 pub fn not_in_force(config: &TargetConfig) -> Vec<NotInForce> {
-    let mut out = Vec::new();
-    // The pool (size, growth, warm, cleanup) and health checking are in force.
-    for endpoint in config.endpoints.iter() {
-        if let Address::Dns { .. } = endpoint {
-            out.push(NotInForce {
-                setting: format!("endpoint `{endpoint}`"),
-                instead: "resolved at each connection attempt and the first address that answers is used; \
-                          the addresses are not each an endpoint and are not re-resolved on a schedule",
-            });
-        }
-    }
-    // Retry and hedging policies and retry throttling are in force (the runtime's retry
-    // layer); the service config is not looked at here.
-    out
+    // Every setting the model holds is applied by the runtime: the pool (size, growth,
+    // warm, cleanup, `dns:///` names followed at their TTL), health checking, retry and
+    // hedging policies and retry throttling. A setting added to the model before its
+    // runtime is built gets its entry here, and with it a warning wherever it is set.
+    let _ = config;
+    Vec::new()
 }
 
 /// One sentence for a target (and its profiles): what is set but not in force.
@@ -71,7 +61,7 @@ mod tests {
     use crate::check_str;
 
     #[test]
-    fn each_preset_says_what_it_sets_that_is_not_applied() {
+    fn every_setting_of_the_model_is_in_force() {
         let checked = check_str(
             "c.toml",
             "[targets.a]\naddress = \"dns:///h:1\"\nserver_any = true\npreset = \"high_throughput\"\n\
@@ -85,11 +75,9 @@ mod tests {
             "{:?}",
             checked.diagnostics
         );
-        let a = not_in_force(&checked.target("a").unwrap().config);
-        let settings: Vec<&str> = a.iter().map(|n| n.setting.as_str()).collect();
-        assert_eq!(settings, ["endpoint `dns:///h:1`"]);
-        // A retry policy, throttling, one connection: all in force; a pool of 10 that
-        // grows, health checking and hedging (target a) too.
+        // A name followed by DNS, a pool of 10 that grows, health checking and hedging;
+        // a retry policy, throttling and one connection: all in force.
+        assert_eq!(not_in_force(&checked.target("a").unwrap().config), []);
         assert_eq!(not_in_force(&checked.target("b").unwrap().config), []);
         assert_eq!(
             not_in_force_message(&checked.target("b").unwrap().config, &[]),

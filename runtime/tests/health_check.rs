@@ -187,3 +187,40 @@ async fn a_failing_watch_keeps_the_connection_out_until_it_answers() {
         Some("check failing")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_replaces_a_connection_unhealthy_for_too_long_keeping_its_backoff() {
+    let server = EchoServer::start_with_health("s").await;
+    server.set_serving(false).await;
+    let endpoint = format!("\"{}\"", server.addr());
+    let checked = ephemos::config::check_str(
+        "c.toml",
+        format!(
+            "[targets.echo]\nendpoints = [{endpoint}]\nidentity = \"plaintext\"\npreset = \"development\"\n\
+             service = \"echo.v1.Echo\"\nhealth_check = true\n\
+             backoff = {{ base = \"200ms\", multiplier = 2.0, max = \"10s\" }}\n\
+             pool = {{ size = 1, warm = true, cleanup_interval = \"100ms\" }}\n"
+        ),
+    );
+    assert!(
+        !checked.diagnostics.has_errors(),
+        "{:?}",
+        checked.diagnostics
+    );
+    let channel = Channel::from_target(&checked.target("echo").unwrap().config)
+        .connect_lazy()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Replaced about 0.35 s, 0.85 s and 1.75 s in (the backoff doubling from 200 ms,
+    // SERVING never having reset it); a replacement every cleanup would be about nine.
+    let accepted = server.connections_accepted();
+    assert!(
+        (3..=6).contains(&accepted),
+        "{accepted} connections in 3 s: {}",
+        channel.stats()
+    );
+    assert!(channel.stats().pool_evictions >= 2, "{}", channel.stats());
+    assert_eq!(server.calls(), 0);
+    let status = client(&channel).unary(request("x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}

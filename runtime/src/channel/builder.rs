@@ -17,6 +17,7 @@ use crate::ClientError;
 use crate::connector::tls::TlsSettings;
 use crate::identity::{Identity, IdentityError};
 use crate::pool::PoolSettings;
+use crate::pool::dns::NameServers;
 use crate::subchannel::health::HealthCheck;
 
 /// The floors settings given in code are held to: gRFC A8's and grpc-go's, as in the
@@ -118,6 +119,7 @@ pub struct ChannelBuilder {
     connection: ConnectionConfig,
     pool: PoolConfig,
     health_check: Option<HealthCheckConfig>,
+    name_servers: NameServers,
     service_config: ServiceConfig,
     identity: IdentityChoice,
     /// `None` until said: [`Channel::plaintext`] names none, and TLS without one is an
@@ -152,6 +154,7 @@ impl ChannelBuilder {
             connection: Preset::Production.connection_config(),
             pool: Preset::Production.pool_config(),
             health_check: None,
+            name_servers: NameServers::System,
             service_config: ServiceConfig::default(),
             identity,
             authorization,
@@ -165,6 +168,7 @@ impl ChannelBuilder {
             connection: config.connection,
             pool: config.pool,
             health_check: config.health_check.clone(),
+            name_servers: NameServers::System,
             service_config: config.service_config.clone(),
             identity: IdentityChoice::Config(config.identity.clone()),
             authorization: Some(config.server_authorization.clone()),
@@ -232,6 +236,13 @@ impl ChannelBuilder {
     /// says SERVING (or has no health service). `None` turns it off.
     pub fn health_check(mut self, config: Option<HealthCheckConfig>) -> Self {
         self.health_check = config;
+        self
+    }
+
+    /// Resolves `dns:///` endpoints with these name servers (UDP, then TCP) instead of
+    /// the system's configuration (`/etc/resolv.conf` and the hosts file).
+    pub fn dns_servers(mut self, servers: impl IntoIterator<Item = std::net::SocketAddr>) -> Self {
+        self.name_servers = NameServers::These(servers.into_iter().collect());
         self
     }
 
@@ -308,6 +319,7 @@ impl ChannelBuilder {
             PoolSettings {
                 config: self.pool,
                 health,
+                name_servers: self.name_servers,
             },
             &self.service_config,
             tls,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::pool::members::Members;
+use crate::pool::members::{Members, RESOLVING};
 use crate::state::ConnectivityState;
 use crate::subchannel::View;
 
@@ -43,6 +43,22 @@ impl StateWatcher {
     /// The current state: any READY subchannel makes the channel READY, else any
     /// CONNECTING, else any TRANSIENT_FAILURE, else IDLE (SHUTDOWN once dropped).
     pub fn state(&self) -> ConnectivityState {
+        // Dropped: every subchannel's sender is gone.
+        if self
+            .subchannels
+            .first()
+            .is_some_and(|s| s.has_changed().is_err())
+        {
+            return ConnectivityState::Shutdown;
+        }
+        if self.members.active_count() == 0 {
+            // Only `dns:///` names, none resolved to an address yet.
+            // Failed, or resolved to addresses the pool could not take.
+            return match self.members.resolution() {
+                RESOLVING => ConnectivityState::Connecting,
+                _ => ConnectivityState::TransientFailure,
+            };
+        }
         ConnectivityState::aggregate(
             self.members
                 .active()

@@ -2,9 +2,10 @@
 //! made when the channel is (a spare costs its handle and an idle driver task, no
 //! socket); the first `active` of them are in the picks. Growth (gRFC A105) makes one
 //! more active, cleanup makes the last one inactive again; both are a compare-and-swap on
-//! the endpoint's count, so the call path takes no lock.
+//! the endpoint's count, so the call path takes no lock. A `dns:///` name has a group
+//! per address it may resolve to, active only while the name resolves to it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// One endpoint's subchannels: `start..start + len`, the first `active` in use.
 #[derive(Debug)]
@@ -20,19 +21,67 @@ pub(crate) struct Members {
     groups: Vec<Group>,
     /// The active count each endpoint shrinks back to.
     size: usize,
+    /// Whether a `dns:///` name is still being resolved, or failed to: what the channel
+    /// is while no subchannel is active.
+    resolution: AtomicU8,
 }
 
+/// No name to resolve, or it resolved.
+pub(crate) const RESOLVED: u8 = 0;
+/// The first resolution is under way.
+pub(crate) const RESOLVING: u8 = 1;
+/// The last resolution failed.
+pub(crate) const RESOLVE_FAILED: u8 = 2;
+
 impl Members {
-    /// `endpoints` groups of `max_size` subchannels, `size` of each active.
-    pub(crate) fn new(endpoints: usize, size: usize, max_size: usize) -> Self {
-        let groups = (0..endpoints)
-            .map(|e| Group {
-                start: e * max_size,
+    /// `groups` groups of `max_size` subchannels, each with the given number active at
+    /// first (`size`, or 0 for an address a name may resolve to).
+    pub(crate) fn new(groups: &[usize], size: usize, max_size: usize) -> Self {
+        let groups = groups
+            .iter()
+            .enumerate()
+            .map(|(g, active)| Group {
+                start: g * max_size,
                 len: max_size,
-                active: AtomicUsize::new(size.min(max_size)),
+                active: AtomicUsize::new((*active).min(max_size)),
             })
             .collect();
-        Self { groups, size }
+        Self {
+            groups,
+            size,
+            resolution: AtomicU8::new(RESOLVED),
+        }
+    }
+
+    /// Sets how many subchannels of group `group` are active (a name resolved to its
+    /// address, or no longer does).
+    pub(crate) fn set_active(&self, group: usize, active: usize) {
+        if let Some(g) = self.groups.get(group) {
+            g.active.store(active.min(g.len), Ordering::Release);
+        }
+    }
+
+    /// The subchannels of group `group`, active or not.
+    pub(crate) fn group(&self, group: usize) -> std::ops::Range<usize> {
+        self.groups
+            .get(group)
+            .map_or(0..0, |g| g.start..g.start + g.len)
+    }
+
+    /// The active count endpoints start with and shrink back to.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Records where name resolution stands ([`RESOLVED`], [`RESOLVING`],
+    /// [`RESOLVE_FAILED`]).
+    pub(crate) fn set_resolution(&self, state: u8) {
+        self.resolution.store(state, Ordering::Release);
+    }
+
+    /// Where name resolution stands.
+    pub(crate) fn resolution(&self) -> u8 {
+        self.resolution.load(Ordering::Acquire)
     }
 
     /// Every subchannel active (a pool made of given subchannels, in tests).
@@ -45,6 +94,7 @@ impl Members {
                 active: AtomicUsize::new(count),
             }],
             size: count,
+            resolution: AtomicU8::new(RESOLVED),
         }
     }
 
@@ -150,7 +200,7 @@ mod tests {
 
     #[test]
     fn grows_to_max_size_and_shrinks_back_to_size() {
-        let members = Members::new(2, 1, 3);
+        let members = Members::new(&[1, 1], 1, 3);
         assert_eq!(members.total(), 6);
         assert_eq!(members.active().collect::<Vec<_>>(), [0, 3]);
         assert_eq!(members.grow(3, 1), Some(4));
@@ -169,7 +219,7 @@ mod tests {
 
     #[test]
     fn random_picks_only_active_ones_and_each_of_them() {
-        let members = Members::new(2, 2, 4);
+        let members = Members::new(&[2, 2], 2, 4);
         let mut seen = [0; 8];
         for _ in 0..4000 {
             seen[members.random().unwrap()] += 1;

@@ -10,6 +10,7 @@
 
 mod body;
 mod cleanup;
+pub(crate) mod dns;
 pub(crate) mod members;
 mod pick;
 
@@ -65,7 +66,11 @@ struct Inner {
     grown: AtomicU64,
     /// Connections cleanup closed: the pool shrank, or one was unhealthy too long.
     evictions: AtomicU64,
-    /// Dropped with the pool: stops the cleanup task at once.
+    /// The `dns:///` names among the endpoints, and how they are resolved.
+    dns: Option<dns::Dns>,
+    /// Whether connections open as soon as they are in the pool.
+    warm: bool,
+    /// Dropped with the pool: stops the cleanup and resolver tasks at once.
     _stop: watch::Sender<()>,
 }
 
@@ -76,6 +81,8 @@ const ROTATION_SPREAD_PER_CONNECTION: Duration = Duration::from_millis(500);
 pub(crate) struct PoolSettings {
     pub(crate) config: PoolConfig,
     pub(crate) health: Option<Arc<HealthCheck>>,
+    /// Where `dns:///` names are resolved.
+    pub(crate) name_servers: dns::NameServers,
 }
 
 /// What the pool did so far.
@@ -104,13 +111,32 @@ impl Pool {
         let PoolSettings {
             config: pool,
             health,
+            name_servers,
         } = settings;
         let channel = ChannelShared::new();
         let size = pool.size.max(1);
         let max_size = pool.max_size.max(size);
-        let addresses: Vec<&Address> = endpoints
+        // A group of `max_size` subchannels per address; a name has `dns::SLOTS` groups,
+        // inactive until it resolves.
+        let mut groups: Vec<(&Address, usize)> = Vec::new();
+        let mut names = Vec::new();
+        for address in endpoints {
+            match address {
+                Address::Dns { host, port } => {
+                    let first = groups.len();
+                    groups.extend(std::iter::repeat_n((address, 0), dns::SLOTS));
+                    names.push(dns::DnsEndpoint::new(
+                        host.to_string(),
+                        *port,
+                        (first..groups.len()).collect(),
+                    ));
+                }
+                _ => groups.push((address, size as usize)),
+            }
+        }
+        let addresses: Vec<&Address> = groups
             .iter()
-            .flat_map(|address| std::iter::repeat_n(address, max_size as usize))
+            .flat_map(|(address, _)| std::iter::repeat_n(*address, max_size as usize))
             .collect();
         let loads: Vec<Arc<Load>> = addresses.iter().map(|_| Load::new()).collect();
         // Half a second per connection, at most five: a rotation replaces a pool of ten
@@ -136,7 +162,15 @@ impl Pool {
                 )
             })
             .collect();
-        let members = Members::new(endpoints.len(), size as usize, max_size as usize);
+        let actives: Vec<usize> = groups.iter().map(|(_, active)| *active).collect();
+        let members = Members::new(&actives, size as usize, max_size as usize);
+        let dns = (!names.is_empty()).then(|| {
+            members.set_resolution(members::RESOLVING);
+            dns::Dns {
+                endpoints: names,
+                servers: name_servers,
+            }
+        });
         if pool.warm {
             for index in members.active() {
                 subchannels[index].request_connect();
@@ -153,10 +187,12 @@ impl Pool {
                 max_size,
                 ..pool
             },
+            dns,
         );
         if cleans {
             cleanup::spawn(&pool);
         }
+        dns::spawn(&pool.inner);
         pool
     }
 
@@ -174,7 +210,7 @@ impl Pool {
             max_size: size,
             ..ephemos_config::Preset::Production.pool_config()
         };
-        Self::build(target, subchannels, members, channel, config)
+        Self::build(target, subchannels, members, channel, config, None)
     }
 
     fn build(
@@ -183,6 +219,7 @@ impl Pool {
         members: Members,
         channel: Arc<ChannelShared>,
         config: PoolConfig,
+        dns: Option<dns::Dns>,
     ) -> Pool {
         let changed = channel.changed.subscribe();
         Pool {
@@ -203,6 +240,8 @@ impl Pool {
                 misses: AtomicU64::new(0),
                 grown: AtomicU64::new(0),
                 evictions: AtomicU64::new(0),
+                dns,
+                warm: config.warm,
                 _stop: watch::channel(()).0,
             }),
         }
@@ -248,6 +287,11 @@ impl Pool {
     /// deadline, so this ends.
     pub(crate) async fn connect(&self) -> Result<(), ConnectError> {
         self.inner.channel.touch();
+        self.inner.wait_for_members(None, true).await.map_err(|_| {
+            self.inner
+                .resolution_error()
+                .unwrap_or(ConnectError::Shutdown)
+        })?;
         pick::wait_ready(
             &self.inner.subchannels,
             &self.inner.members,
@@ -259,6 +303,54 @@ impl Pool {
 }
 
 impl Inner {
+    /// While a name's first resolution is under way and no subchannel is active, waits
+    /// for one (bounded by `deadline`); fails at once when resolution failed, unless the
+    /// call waits for ready.
+    async fn wait_for_members(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+        wait_for_ready: bool,
+    ) -> Result<(), tonic::Status> {
+        if self.dns.is_none() {
+            return Ok(());
+        }
+        let mut changed = self.changed.clone();
+        loop {
+            changed.borrow_and_update();
+            if self.members.active_count() > 0 {
+                return Ok(());
+            }
+            if !wait_for_ready
+                && !self.resolving()
+                && let Some(error) = self.resolution_error()
+            {
+                return Err(crate::error::status(
+                    tonic::Code::Unavailable,
+                    &self.target,
+                    error,
+                ));
+            }
+            let change = changed.changed();
+            let outcome = match deadline {
+                Some(at) => tokio::time::timeout_at(at, change).await.map_err(|_| {
+                    crate::error::status(
+                        tonic::Code::DeadlineExceeded,
+                        &self.target,
+                        "deadline exceeded waiting for the name to resolve",
+                    )
+                })?,
+                None => change.await,
+            };
+            if outcome.is_err() {
+                return Err(crate::error::status(
+                    tonic::Code::Unavailable,
+                    &self.target,
+                    ConnectError::Shutdown,
+                ));
+            }
+        }
+    }
+
     /// gRFC A105: `index` was just given a call; if it and every other active
     /// connection of its endpoint carry `limit` calls, make one more active and connect
     /// it.
@@ -297,6 +389,10 @@ impl tower::Service<Request<AttemptBody>> for Pool {
         let inner = self.inner.clone();
         Box::pin(async move {
             let options = CallOptions::of(&request);
+            inner
+                .wait_for_members(options.deadline, options.wait_for_ready)
+                .await
+                .map_err(AttemptError::Failed)?;
             let (index, ready, waited) = pick::pick(
                 &inner.target,
                 &inner.subchannels,

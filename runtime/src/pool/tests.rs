@@ -24,6 +24,7 @@ fn pool(addresses: &[std::net::SocketAddr]) -> Pool {
         super::PoolSettings {
             config: ephemos_config::Preset::Production.pool_config(),
             health: None,
+            name_servers: super::dns::NameServers::System,
         },
         None,
     )

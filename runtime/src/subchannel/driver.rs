@@ -40,7 +40,8 @@ pub(crate) type BoxConnector = BoxService<Dial, Connected, ConnectError>;
 
 pub(super) struct Settings {
     pub(super) target: Arc<str>,
-    pub(super) address: Address,
+    /// Where it dials, read at each attempt (a resolved name's address can change).
+    pub(super) address: Arc<std::sync::Mutex<Address>>,
     pub(super) config: ConnectionConfig,
     /// The client's identity, over TLS: its SVID is fetched before each attempt.
     pub(super) identity: Option<Identity>,
@@ -166,12 +167,25 @@ pub(super) async fn run(
                     .await;
                     if let ReadyEnd::Replaced = end {
                         tracing::info!(target = %settings.target, "cleanup: replacing a connection unhealthy for too long");
+                        let why = shared
+                            .view
+                            .borrow()
+                            .health
+                            .as_ref()
+                            .and_then(Health::problem);
                         shared.publish(|v| {
                             v.state = ConnectivityState::TransientFailure;
                             v.connection = None;
                             v.health = None;
                             v.connected_at = None;
                             v.unhealthy_since = None;
+                            v.last_error = Some(ConnectError::Unhealthy {
+                                peer: dial_address(&settings.address).to_string(),
+                                message: format!(
+                                    "replaced after a cleanup interval unhealthy ({})",
+                                    why.unwrap_or_else(|| "no health answer".to_owned())
+                                ),
+                            });
                         });
                         let retry_at = Instant::now() + backoff.next_delay();
                         tokio::select! {
@@ -187,6 +201,7 @@ pub(super) async fn run(
                 }
             };
             tracing::debug!(target = %settings.target, error = %failure, "connection attempt failed");
+            shared.channel.connection_lost.notify_waiters();
             shared.publish(|v| {
                 v.state = ConnectivityState::TransientFailure;
                 v.connection = None;
@@ -196,9 +211,18 @@ pub(super) async fn run(
                 v.last_error = Some(failure);
             });
             let retry_at = started + backoff.next_delay();
-            tokio::select! {
-                _ = sleep_until(retry_at) => {}
-                _ = shutdown.changed() => return,
+            loop {
+                tokio::select! {
+                    _ = sleep_until(retry_at) => break,
+                    () = shared.wake.notified() => {
+                        // Retired while failing (the pool shrank, or the name no longer
+                        // resolves to this address): stop trying.
+                        if shared.end_request.swap(END_NONE, Ordering::AcqRel) == END_RETIRE {
+                            continue 'idle;
+                        }
+                    }
+                    _ = shutdown.changed() => return,
+                }
             }
             // The backoff has run out: reconnect, unless nobody has used the channel for
             // the idle timeout (then wait in IDLE for the next call, as gRPC does).
@@ -209,6 +233,11 @@ pub(super) async fn run(
             }
         }
     }
+}
+
+/// The address the next attempt dials.
+pub(super) fn dial_address(cell: &std::sync::Mutex<Address>) -> Address {
+    cell.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// The outcome of one connection attempt.
@@ -246,8 +275,9 @@ async fn attempt(
         http2: settings.config.http2,
         over_tls: source.is_some(),
     };
+    let address = dial_address(&settings.address);
     let dial = Dial {
-        address: settings.address.clone(),
+        address: address.clone(),
         source,
         progress: progress.clone(),
     };
@@ -261,7 +291,7 @@ async fn attempt(
             Ok(Ok(established)) => Attempt::Ready(established),
             Ok(Err(error)) => Attempt::Failed(error),
             Err(_) => Attempt::Failed(ConnectError::Timeout {
-                address: settings.address.to_string(),
+                address: address.to_string(),
                 after: deadline,
                 step: progress.step(),
             }),
@@ -278,6 +308,8 @@ fn ended(end: ReadyEnd, shared: &Shared, settings: &Settings) -> bool {
         ReadyEnd::Shutdown => return false,
         ReadyEnd::IdleTimeout => tracing::debug!(%target, "idle timeout: connection closed"),
         ReadyEnd::GoAway { error_code, debug } => {
+            // The server is going away: where the name points may have changed.
+            shared.channel.connection_lost.notify_waiters();
             if error_code == ENHANCE_YOUR_CALM && debug == b"too_many_pings" {
                 if let Some(k) = &settings.config.keepalive {
                     let time = shared.channel.double_keepalive_time(k.time);
@@ -292,7 +324,10 @@ fn ended(end: ReadyEnd, shared: &Shared, settings: &Settings) -> bool {
                 tracing::debug!(%target, %goaway, "GOAWAY: draining");
             }
         }
-        ReadyEnd::Lost(reason) => tracing::info!(%target, %reason, "connection lost"),
+        ReadyEnd::Lost(reason) => {
+            tracing::info!(%target, %reason, "connection lost");
+            shared.channel.connection_lost.notify_waiters();
+        }
         ReadyEnd::Retired => {
             tracing::debug!(%target, "the pool shrank: connection drained and closed")
         }
@@ -333,11 +368,13 @@ fn publish_connected(shared: &Shared, conn: &Established, health: Option<&Health
         }
         v.connection = Some(connection);
         v.health = health.cloned();
-        match health.and_then(Health::problem) {
-            Some(_) => {
+        // Unhealthy is what the server said (or a failing check), not a first answer
+        // still on its way.
+        match health {
+            Some(Health::NotServing(_) | Health::Failed(_)) => {
                 v.unhealthy_since.get_or_insert_with(Instant::now);
             }
-            None => v.unhealthy_since = None,
+            _ => v.unhealthy_since = None,
         }
         match health {
             None | Some(Health::Serving | Health::Unimplemented) => {

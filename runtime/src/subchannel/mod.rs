@@ -100,7 +100,7 @@ pub(crate) struct SubchannelConfig {
 pub(crate) struct Subchannel {
     id: SubchannelId,
     target: Arc<str>,
-    address: Address,
+    address: Arc<std::sync::Mutex<Address>>,
     shared: Arc<Shared>,
     view: watch::Receiver<View>,
     load: Arc<Load>,
@@ -134,6 +134,7 @@ impl Subchannel {
         connector: BoxConnector,
     ) -> Self {
         let (view_tx, view) = watch::channel(View::idle());
+        let address = Arc::new(std::sync::Mutex::new(config.address));
         let shared = Arc::new(Shared {
             view: view_tx,
             connect_requested: AtomicBool::new(false),
@@ -150,7 +151,7 @@ impl Subchannel {
             shutdown,
             driver::Settings {
                 target: config.target.clone(),
-                address: config.address.clone(),
+                address: address.clone(),
                 config: config.connection,
                 identity: config.tls.as_ref().map(|tls| tls.identity.clone()),
                 connector,
@@ -162,7 +163,7 @@ impl Subchannel {
         Self {
             id: SubchannelId::next(),
             target: config.target,
-            address: config.address,
+            address,
             shared,
             view,
             load,
@@ -173,8 +174,22 @@ impl Subchannel {
         self.id
     }
 
-    pub(crate) fn address(&self) -> &Address {
-        &self.address
+    /// The address it dials.
+    pub(crate) fn address(&self) -> Address {
+        driver::dial_address(&self.address)
+    }
+
+    /// Dials `address` from its next connection attempt on (a name resolved to it).
+    pub(crate) fn set_address(&self, address: Address) {
+        *self.address.lock().unwrap_or_else(|p| p.into_inner()) = address;
+    }
+
+    /// Whether it has no connection and is not making one (IDLE or SHUTDOWN).
+    pub(crate) fn is_unused(&self) -> bool {
+        matches!(
+            self.state(),
+            ConnectivityState::Idle | ConnectivityState::Shutdown
+        )
     }
 
     pub(crate) fn load(&self) -> &Arc<Load> {

@@ -28,6 +28,8 @@ pub(crate) struct ChannelShared {
     loads: OnceLock<Vec<Arc<Load>>>,
     /// Use that is not a call (`connect()`), for the idle timeout.
     touched: Arc<Load>,
+    /// Woken when a connection is lost or an attempt fails: names are resolved again.
+    pub(crate) connection_lost: tokio::sync::Notify,
 }
 
 impl ChannelShared {
@@ -38,6 +40,7 @@ impl ChannelShared {
             max_concurrent_streams: AtomicU64::new(u64::MAX),
             loads: OnceLock::new(),
             touched: Load::new(),
+            connection_lost: tokio::sync::Notify::new(),
         })
     }
 

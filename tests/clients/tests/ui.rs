@@ -15,7 +15,6 @@ fn ui() {
     cases.compile_fail("tests/ui/implied_target.rs");
     cases.compile_fail("tests/ui/derive_deref.rs");
     cases.compile_fail("tests/ui/generic_without_default.rs");
-    cases.compile_fail("tests/ui/not_in_force.rs");
     cases.compile_fail("tests/ui/profile_error.rs");
     cases.pass("tests/ui/pass_*.rs");
 }
