@@ -30,7 +30,8 @@
 //! Channel        the facade, tower::Service<http::Request<tonic::body::Body>> (the T of any
 //!  │             tonic client): method policy, the call's deadline set once, response body
 //!  └ retry       owns the request body and its replay buffer; A6 retries
-//!    └ pool      the subchannels, the pick, in-flight calls per subchannel
+//!    └ pool      size (to max_size) subchannels per endpoint or resolved address, the
+//!                pick, health checking, growth, cleanup, DNS, in-flight calls
 //!      └ subchannel  one HTTP/2 connection (hyper): state, backoff, keepalive, idle, GOAWAY
 //!        └ connector TCP or unix socket, SPIFFE mTLS (spiffe-rustls), the frame watch
 //! ```
@@ -42,8 +43,8 @@
 //! from `connections.toml`; [`Channel::from_target`] takes a resolved target, and settings
 //! given in code are checked with the file's rules. SPIFFE mTLS comes from [`identity`]
 //! (SVID sources: Workload API, files, an in-process dev CA) and [`server`] gives tonic
-//! servers the same mTLS. Pooling, health checking and telemetry are still to come (see
-//! docs/design.md); until then the build warns that such settings are not in force.
+//! servers the same mTLS. Telemetry (metrics, tracing spans, interceptors) is still to
+//! come (see docs/design.md).
 //!
 //! ## The model
 //!

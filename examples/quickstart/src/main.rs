@@ -155,8 +155,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => 1,
         }
     );
-    // What the channel did: its connections, their load, and the settings in force.
-    for line in greeter.channel().stats().to_string().lines() {
+    // What the channel did: the pool (its connections, the calls each carried, hits and
+    // misses), the retries, and the settings in force.
+    let stats = greeter.channel().stats();
+    println!(
+        "  the pool spread the calls over {} connections: {:?} attempts each",
+        stats.connections.len(),
+        stats
+            .connections
+            .iter()
+            .map(|c| c.calls)
+            .collect::<Vec<_>>()
+    );
+    for line in stats.to_string().lines() {
         println!("  {line}");
     }
     drop(greeter);
