@@ -79,7 +79,7 @@ async fn the_pool_keeps_little_per_connection() {
         idle > 0,
         "nothing measured: is the counting allocator in use?"
     );
-    assert!(idle < 8192, "{idle} bytes per connection before connecting");
+    assert!(idle < 4096, "{idle} bytes per connection before connecting");
     assert!(
         connected < 160 * 1024,
         "{connected} bytes per READY connection"

@@ -124,7 +124,11 @@ pub(super) async fn run(
                 }
             });
             let started = Instant::now();
-            let failure = match attempt(&shared, &mut shutdown, &mut settings, &backoff).await {
+            // Boxed, as is the READY loop below: the task's own future stays small while
+            // it waits in IDLE, which is where most spares of a pool spend their life.
+            let failure = match Box::pin(attempt(&shared, &mut shutdown, &mut settings, &backoff))
+                .await
+            {
                 Attempt::Shutdown => return,
                 Attempt::Failed(error) => error,
                 Attempt::Ready(established) => {
@@ -154,7 +158,7 @@ pub(super) async fn run(
                     });
                     let first = health.as_ref().map(|h| h.reports.borrow().clone());
                     publish_connected(&shared, &established, first.as_ref());
-                    let end = run_ready(
+                    let end = Box::pin(run_ready(
                         established,
                         health,
                         Ready {
@@ -163,7 +167,7 @@ pub(super) async fn run(
                             settings: &mut settings,
                             backoff: &mut backoff,
                         },
-                    )
+                    ))
                     .await;
                     if let ReadyEnd::Replaced = end {
                         tracing::info!(target = %settings.target, "cleanup: replacing a connection unhealthy for too long");
