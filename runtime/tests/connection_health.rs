@@ -375,11 +375,7 @@ async fn too_many_pings_doubles_the_keepalive_time_of_the_whole_channel() {
         .unwrap();
     channel.connect().await.unwrap();
     eventually(MS(5000), "both endpoints connected", || {
-        channel
-            .stats()
-            .connections
-            .iter()
-            .all(|c| c.state == ConnectivityState::Ready)
+        common::all_ready(&channel)
     })
     .await;
     eventually(

@@ -9,7 +9,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{client, eventually, request};
+use common::{client, eventually, request, unary_calls};
 use ephemos::config::model::PoolConfig;
 use ephemos::{Address, Channel, ConnectivityState};
 use ephemos_test_support::{DnsServer, EchoServer};
@@ -49,16 +49,6 @@ fn channel(dns: &DnsServer, port: u16, size: u32) -> Channel {
         .unwrap()
 }
 
-async fn calls(channel: &Channel, n: usize) {
-    let mut client = client(channel);
-    for i in 0..n {
-        client
-            .unary(request(&i.to_string()))
-            .await
-            .unwrap_or_else(|status| panic!("call {i} failed: {status:?}"));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_address_of_the_name_is_an_endpoint_followed_at_its_ttl() {
     let (a, b) = two_servers().await;
@@ -66,7 +56,7 @@ async fn every_address_of_the_name_is_an_endpoint_followed_at_its_ttl() {
     let dns = DnsServer::start(1, [loopback(1)]).await;
     let channel = channel(&dns, port, 2);
 
-    calls(&channel, 20).await;
+    unary_calls(&channel, 20).await;
     assert_eq!((a.calls(), b.calls()), (20, 0));
     assert_eq!(
         a.connections_accepted(),
@@ -78,7 +68,7 @@ async fn every_address_of_the_name_is_an_endpoint_followed_at_its_ttl() {
     dns.set([loopback(1), loopback(2)]);
     eventually(SOON, "b takes calls", || {
         let channel = channel.clone();
-        tokio::spawn(async move { calls(&channel, 5).await });
+        tokio::spawn(async move { unary_calls(&channel, 5).await });
         b.calls() > 0
     })
     .await;
@@ -98,7 +88,7 @@ async fn every_address_of_the_name_is_an_endpoint_followed_at_its_ttl() {
     })
     .await;
     let a_calls = a.calls();
-    calls(&channel, 50).await;
+    unary_calls(&channel, 50).await;
     assert_eq!(a.calls(), a_calls, "a vanished address got calls");
     assert!(dns.questions() >= 3, "resolved again at the TTL");
 }
@@ -126,7 +116,7 @@ async fn a_lost_connection_makes_the_name_resolve_again_before_its_ttl() {
     // A TTL of an hour: only a lost connection asks again.
     let dns = DnsServer::start(3600, [loopback(1)]).await;
     let channel = channel(&dns, port, 1);
-    calls(&channel, 5).await;
+    unary_calls(&channel, 5).await;
     let asked = dns.questions();
     // The name moves to b; a goes away, and its connection with it.
     dns.set([loopback(2)]);

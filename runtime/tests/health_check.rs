@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{MS, client, eventually, request};
+use common::{MS, client, eventually, request, unary_calls};
 use ephemos::{Channel, ConnectivityState};
 use ephemos_test_support::EchoServer;
 use tonic::Code;
@@ -18,27 +18,12 @@ const SOON: Duration = Duration::from_secs(10);
 /// A channel over `servers` (one connection each) with `health` as its `health_check`
 /// and `extra` lines.
 fn channel(servers: &[&EchoServer], health: &str, extra: &str) -> Channel {
-    let endpoints: Vec<String> = servers
-        .iter()
-        .map(|s| format!("\"{}\"", s.addr()))
-        .collect();
-    let checked = ephemos::config::check_str(
-        "c.toml",
-        format!(
-            "[targets.echo]\nendpoints = [{}]\nidentity = \"plaintext\"\npreset = \"development\"\n\
-             service = \"echo.v1.Echo\"\nhealth_check = {health}\n\
-             backoff = {{ base = \"100ms\", max = \"200ms\" }}\n{extra}",
-            endpoints.join(", ")
-        ),
-    );
-    assert!(
-        !checked.diagnostics.has_errors(),
-        "{:?}",
-        checked.diagnostics
-    );
-    Channel::from_target(&checked.target("echo").unwrap().config)
-        .connect_lazy()
-        .unwrap()
+    common::echo_target(&format!(
+        "[targets.echo]\nendpoints = {}\nidentity = \"plaintext\"\npreset = \"development\"\n\
+         service = \"echo.v1.Echo\"\nhealth_check = {health}\n\
+         backoff = {{ base = \"100ms\", max = \"200ms\" }}\n{extra}",
+        common::endpoints_of(servers.iter().map(|s| s.addr()))
+    ))
 }
 
 /// What the health column of `endpoint`'s connection says.
@@ -50,16 +35,6 @@ fn health_of(channel: &Channel, endpoint: &EchoServer) -> Option<String> {
         .into_iter()
         .find(|c| c.endpoint == endpoint)
         .and_then(|c| c.health)
-}
-
-async fn calls(channel: &Channel, n: usize) {
-    let mut client = client(channel);
-    for i in 0..n {
-        client
-            .unary(request(&i.to_string()))
-            .await
-            .unwrap_or_else(|status| panic!("call {i} failed: {status:?}"));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +50,7 @@ async fn a_server_that_stops_serving_gets_no_calls_while_the_other_endpoint_take
             && health_of(&channel, &b).as_deref() == Some("SERVING")
     })
     .await;
-    calls(&channel, 40).await;
+    unary_calls(&channel, 40).await;
     assert!(
         a.calls() > 0 && b.calls() > 0,
         "both take calls while SERVING"
@@ -88,7 +63,7 @@ async fn a_server_that_stops_serving_gets_no_calls_while_the_other_endpoint_take
     })
     .await;
     let (a_before, b_before) = (a.calls(), b.calls());
-    calls(&channel, 100).await;
+    unary_calls(&channel, 100).await;
     assert_eq!(a.calls(), a_before, "a NOT_SERVING server got calls");
     assert_eq!(b.calls(), b_before + 100);
     assert_eq!(channel.state(), ConnectivityState::Ready);
@@ -98,7 +73,7 @@ async fn a_server_that_stops_serving_gets_no_calls_while_the_other_endpoint_take
         health_of(&channel, &a).as_deref() == Some("SERVING")
     })
     .await;
-    calls(&channel, 60).await;
+    unary_calls(&channel, 60).await;
     assert!(a.calls() > a_before, "a SERVING again takes calls");
     // The connection was kept all along: health is not a reconnect.
     assert_eq!(a.connections_accepted(), 1);
@@ -155,7 +130,7 @@ async fn no_call_goes_to_a_server_before_it_says_serving() {
 async fn a_server_without_a_health_service_counts_as_healthy() {
     let server = EchoServer::start("plain").await;
     let channel = channel(&[&server], "true", "");
-    calls(&channel, 5).await;
+    unary_calls(&channel, 5).await;
     assert_eq!(server.calls(), 5);
     assert_eq!(
         health_of(&channel, &server).as_deref(),
@@ -192,24 +167,13 @@ async fn a_failing_watch_keeps_the_connection_out_until_it_answers() {
 async fn cleanup_replaces_a_connection_unhealthy_for_too_long_keeping_its_backoff() {
     let server = EchoServer::start_with_health("s").await;
     server.set_serving(false).await;
-    let endpoint = format!("\"{}\"", server.addr());
-    let checked = ephemos::config::check_str(
-        "c.toml",
-        format!(
-            "[targets.echo]\nendpoints = [{endpoint}]\nidentity = \"plaintext\"\npreset = \"development\"\n\
-             service = \"echo.v1.Echo\"\nhealth_check = true\n\
-             backoff = {{ base = \"200ms\", multiplier = 2.0, max = \"10s\" }}\n\
-             pool = {{ size = 1, warm = true, cleanup_interval = \"100ms\" }}\n"
-        ),
-    );
-    assert!(
-        !checked.diagnostics.has_errors(),
-        "{:?}",
-        checked.diagnostics
-    );
-    let channel = Channel::from_target(&checked.target("echo").unwrap().config)
-        .connect_lazy()
-        .unwrap();
+    let channel = common::echo_target(&format!(
+        "[targets.echo]\nendpoints = {}\nidentity = \"plaintext\"\npreset = \"development\"\n\
+         service = \"echo.v1.Echo\"\nhealth_check = true\n\
+         backoff = {{ base = \"200ms\", multiplier = 2.0, max = \"10s\" }}\n\
+         pool = {{ size = 1, warm = true, cleanup_interval = \"100ms\" }}\n",
+        common::endpoints_of([server.addr()])
+    ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Replaced about 0.35 s, 0.85 s and 1.75 s in (the backoff doubling from 200 ms,
     // SERVING never having reset it); a replacement every cleanup would be about nine.

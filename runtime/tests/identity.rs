@@ -361,8 +361,17 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
     );
 }
 
-/// An mTLS channel of `size` connections presenting `agent`'s SVID, warmed up.
-async fn rotating_channel(server: &MtlsServer, agent: &LocalAgent, size: u32) -> Channel {
+/// A server, and an mTLS channel of `size` connections to it, warmed up, whose SVID
+/// the returned function rotates.
+async fn rotating_channel(size: u32) -> (MtlsServer, Channel, impl Fn()) {
+    let server = mtls_server(
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await;
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let me = id("spiffe://example.org/rotating");
+    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
     let channel = Channel::mtls(
         Address::from(server.addr),
         Identity::local(agent.clone()),
@@ -377,33 +386,19 @@ async fn rotating_channel(server: &MtlsServer, agent: &LocalAgent, size: u32) ->
     })
     .connect_lazy()
     .unwrap();
-    until("every connection READY", || {
-        channel
-            .stats()
-            .connections
-            .iter()
-            .all(|c| c.state == ephemos::ConnectivityState::Ready)
-    })
-    .await;
-    channel
+    until("every connection READY", || common::all_ready(&channel)).await;
+    let rotate = move || agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    (server, channel, rotate)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_replaces_the_connection_before_the_old_one_drains() {
-    let server = mtls_server(
-        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
-        ServerAuthorization::Any,
-    )
-    .await;
-    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
-    let me = id("spiffe://example.org/rotating");
-    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
-    let channel = rotating_channel(&server, &agent, 1).await;
+    let (server, channel, rotate) = rotating_channel(1).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let workers = keep_calling(&EchoClient::new(channel.clone()), &stop);
     until("calls flow", || distinct_callers(&server) == 1).await;
     let before = channel.stats();
-    agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    rotate();
     until("the new connection carries calls", || {
         distinct_callers(&server) == 2
     })
@@ -426,16 +421,8 @@ async fn a_rotation_replaces_the_connection_before_the_old_one_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_replaces_a_pools_connections_at_different_times() {
-    let server = mtls_server(
-        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
-        ServerAuthorization::Any,
-    )
-    .await;
-    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
-    let me = id("spiffe://example.org/rotating");
-    let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
-    let channel = rotating_channel(&server, &agent, 4).await;
-    agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
+    let (_server, channel, rotate) = rotating_channel(4).await;
+    rotate();
     until("every connection replaced", || {
         channel.stats().connections.iter().all(|c| c.connects == 2)
     })

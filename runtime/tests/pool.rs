@@ -8,35 +8,15 @@ use std::time::Duration;
 
 use common::{client, eventually, request};
 use ephemos::Channel;
-use ephemos::config::Checked;
 use ephemos_test_support::EchoServer;
 
-/// A target of `preset`, with `extra` lines, over `servers`.
-fn resolve(servers: &[&EchoServer], preset: &str, extra: &str) -> Checked {
-    let endpoints: Vec<String> = servers
-        .iter()
-        .map(|s| format!("\"{}\"", s.addr()))
-        .collect();
-    let checked = ephemos::config::check_str(
-        "c.toml",
-        format!(
-            "[targets.echo]\nendpoints = [{}]\nidentity = \"plaintext\"\npreset = \"{preset}\"\n\
-             service = \"echo.v1.Echo\"\n{extra}",
-            endpoints.join(", ")
-        ),
-    );
-    assert!(
-        !checked.diagnostics.has_errors(),
-        "{:?}",
-        checked.diagnostics
-    );
-    checked
-}
-
-fn channel_of(checked: &Checked) -> Channel {
-    Channel::from_target(&checked.target("echo").unwrap().config)
-        .connect_lazy()
-        .unwrap()
+/// A channel for target `echo` of `preset`, with `extra` lines, over `servers`.
+fn channel_of(servers: &[&EchoServer], preset: &str, extra: &str) -> Channel {
+    common::echo_target(&format!(
+        "[targets.echo]\nendpoints = {}\nidentity = \"plaintext\"\npreset = \"{preset}\"\n\
+         service = \"echo.v1.Echo\"\n{extra}",
+        common::endpoints_of(servers.iter().map(|s| s.addr()))
+    ))
 }
 
 /// `tasks` concurrent tasks making `calls` unary calls each; every one must succeed.
@@ -61,8 +41,7 @@ async fn load(channel: &Channel, tasks: usize, calls: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn high_throughput_opens_ten_connections_and_spreads_the_calls_over_them() {
     let server = EchoServer::start("s").await;
-    let checked = resolve(&[&server], "high_throughput", "");
-    let channel = channel_of(&checked);
+    let channel = channel_of(&[&server], "high_throughput", "");
     load(&channel, 200, 20).await;
 
     assert_eq!(server.calls(), 4000);
@@ -99,8 +78,7 @@ async fn high_throughput_opens_ten_connections_and_spreads_the_calls_over_them()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_pooling_one_connection_carries_everything() {
     let server = EchoServer::start("s").await;
-    let checked = resolve(&[&server], "production", "");
-    let channel = channel_of(&checked);
+    let channel = channel_of(&[&server], "production", "");
     load(&channel, 200, 5).await;
     assert_eq!(server.calls(), 1000);
     assert_eq!(server.connections_accepted(), 1);
@@ -110,8 +88,7 @@ async fn without_pooling_one_connection_carries_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_size_applies_to_every_endpoint_and_both_endpoints_share_the_calls() {
     let (a, b) = (EchoServer::start("a").await, EchoServer::start("b").await);
-    let checked = resolve(&[&a, &b], "production", "pool = { size = 3 }\n");
-    let channel = channel_of(&checked);
+    let channel = channel_of(&[&a, &b], "production", "pool = { size = 3 }\n");
     load(&channel, 60, 20).await;
     assert_eq!(a.connections_accepted(), 3);
     assert_eq!(b.connections_accepted(), 3);
@@ -128,23 +105,18 @@ async fn the_size_applies_to_every_endpoint_and_both_endpoints_share_the_calls()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_pool_connects_every_connection_before_any_call() {
     let server = EchoServer::start("s").await;
-    let checked = resolve(
+    let channel = channel_of(
         &[&server],
         "production",
         "pool = { size = 4, warm = true }\n",
     );
-    let channel = channel_of(&checked);
     eventually(Duration::from_secs(10), "four connections accepted", || {
         server.connections_accepted() == 4
     })
     .await;
     assert_eq!(server.calls(), 0);
     eventually(Duration::from_secs(10), "four connections READY", || {
-        channel
-            .stats()
-            .connections
-            .iter()
-            .all(|c| c.state == ephemos::ConnectivityState::Ready)
+        common::all_ready(&channel)
     })
     .await;
     // Every call now finds a connection at once.

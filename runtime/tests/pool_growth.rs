@@ -17,21 +17,10 @@ use tokio_stream::wrappers::ReceiverStream;
 const SOON: Duration = Duration::from_secs(10);
 
 fn channel(address: std::net::SocketAddr, pool: &str) -> Channel {
-    let checked = ephemos::config::check_str(
-        "c.toml",
-        format!(
-            "[targets.echo]\naddress = \"{address}\"\nidentity = \"plaintext\"\npreset = \"development\"\n\
-             service = \"echo.v1.Echo\"\npool = {pool}\n"
-        ),
-    );
-    assert!(
-        !checked.diagnostics.has_errors(),
-        "{:?}",
-        checked.diagnostics
-    );
-    Channel::from_target(&checked.target("echo").unwrap().config)
-        .connect_lazy()
-        .unwrap()
+    common::echo_target(&format!(
+        "[targets.echo]\naddress = \"{address}\"\nidentity = \"plaintext\"\npreset = \"development\"\n\
+         service = \"echo.v1.Echo\"\npool = {pool}\n"
+    ))
 }
 
 /// A bidi call kept open: its sender and its replies.

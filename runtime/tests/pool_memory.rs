@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::eventually;
 use ephemos::config::model::PoolConfig;
-use ephemos::{Address, Channel, ConnectivityState};
+use ephemos::{Address, Channel};
 use ephemos_test_support::EchoServer;
 
 #[global_allocator]
@@ -44,11 +44,7 @@ async fn measure(server: &EchoServer, size: u32, connect: bool) -> (isize, Chann
     if connect {
         channel.connect().await.unwrap();
         eventually(Duration::from_secs(10), "every connection READY", || {
-            channel
-                .stats()
-                .connections
-                .iter()
-                .all(|c| c.state == ConnectivityState::Ready)
+            common::all_ready(&channel)
         })
         .await;
     }

@@ -262,6 +262,11 @@ fn dropping_the_channel_stops_every_task_it_started() {
         for i in 0..50 {
             client.unary(request(&i.to_string())).await.unwrap();
         }
+        // Every connection made (and health-checked), so no task is still to start.
+        eventually(SOON, "every connection READY", || {
+            common::all_ready(&channel)
+        })
+        .await;
         let running = metrics.num_alive_tasks();
         // 10 drivers (2 endpoints x max_size 5), the cleanup task, and for each of the
         // connections made a health watch and hyper's connection task.

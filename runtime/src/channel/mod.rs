@@ -332,7 +332,7 @@ impl Service<Request<tonic::body::Body>> for Channel {
 
 /// tonic gives a path only; hyper's HTTP/2 client needs scheme and authority. The path
 /// is moved, not copied, and the authority is shared.
-fn set_origin(uri: &mut Uri, authority: &Authority) -> Result<(), String> {
+pub(crate) fn set_origin(uri: &mut Uri, authority: &Authority) -> Result<(), String> {
     let mut parts = std::mem::take(uri).into_parts();
     parts.scheme = Some(Scheme::HTTP);
     parts.authority = Some(authority.clone());

@@ -78,13 +78,8 @@ struct ShutdownOnExit(Arc<Shared>);
 
 impl Drop for ShutdownOnExit {
     fn drop(&mut self) {
-        self.0.publish(|v| {
-            v.state = ConnectivityState::Shutdown;
-            v.connection = None;
-            v.health = None;
-            v.connected_at = None;
-            v.unhealthy_since = None;
-        });
+        self.0
+            .publish(|v| v.disconnect(ConnectivityState::Shutdown));
     }
 }
 
@@ -96,13 +91,7 @@ pub(super) async fn run(
     let _exit = ShutdownOnExit(shared.clone());
     let mut backoff = ConnectionBackoff::new(settings.config.backoff);
     'idle: loop {
-        shared.publish(|v| {
-            v.state = ConnectivityState::Idle;
-            v.connection = None;
-            v.health = None;
-            v.connected_at = None;
-            v.unhealthy_since = None;
-        });
+        shared.publish(|v| v.disconnect(ConnectivityState::Idle));
         // Wait for a caller's request (the flag, not the notification, is the truth: a
         // stale wake-up from an earlier burst of calls is ignored).
         while !shared.connect_requested.load(Ordering::Acquire) {
@@ -178,11 +167,7 @@ pub(super) async fn run(
                             .as_ref()
                             .and_then(Health::problem);
                         shared.publish(|v| {
-                            v.state = ConnectivityState::TransientFailure;
-                            v.connection = None;
-                            v.health = None;
-                            v.connected_at = None;
-                            v.unhealthy_since = None;
+                            v.disconnect(ConnectivityState::TransientFailure);
                             v.last_error = Some(ConnectError::Unhealthy {
                                 peer: dial_address(&settings.address).to_string(),
                                 message: format!(
@@ -207,11 +192,7 @@ pub(super) async fn run(
             tracing::debug!(target = %settings.target, error = %failure, "connection attempt failed");
             shared.channel.connection_lost.notify_waiters();
             shared.publish(|v| {
-                v.state = ConnectivityState::TransientFailure;
-                v.connection = None;
-                v.health = None;
-                v.connected_at = None;
-                v.unhealthy_since = None;
+                v.disconnect(ConnectivityState::TransientFailure);
                 v.last_error = Some(failure);
             });
             let retry_at = started + backoff.next_delay();

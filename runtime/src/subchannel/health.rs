@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use ephemos_config::model::BackoffConfig;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::uri::Authority;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use tokio::sync::watch;
@@ -196,13 +196,8 @@ impl tower::Service<Request<tonic::body::Body>> for OnConnection {
 
     fn call(&mut self, request: Request<tonic::body::Body>) -> SendFuture {
         let (mut parts, body) = request.into_parts();
-        let mut uri = std::mem::take(&mut parts.uri).into_parts();
-        uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(self.authority.clone());
-        if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(PathAndQuery::from_static("/"));
-        }
-        parts.uri = Uri::from_parts(uri).unwrap_or_default();
+        // tonic's path is always valid: a failure leaves it, and the server answers.
+        let _ = crate::channel::set_origin(&mut parts.uri, &self.authority);
         let body = AttemptBody::once(body, self.target.clone());
         Box::pin(self.sender.send_request(Request::from_parts(parts, body)))
     }

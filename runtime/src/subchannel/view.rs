@@ -54,6 +54,15 @@ pub(crate) struct View {
 }
 
 impl View {
+    /// No connection any more: `state`, and nothing that described the connection.
+    pub(crate) fn disconnect(&mut self, state: ConnectivityState) {
+        self.state = state;
+        self.connection = None;
+        self.health = None;
+        self.connected_at = None;
+        self.unhealthy_since = None;
+    }
+
     pub(crate) fn idle() -> View {
         View {
             state: ConnectivityState::Idle,

@@ -63,3 +63,43 @@ pub async fn eventually(within: Duration, what: &str, mut condition: impl FnMut(
         tokio::time::sleep(MS(10)).await;
     }
 }
+
+/// A channel for target `echo` of a `connections.toml` given as text, which must check
+/// without errors.
+pub fn echo_target(toml: &str) -> Channel {
+    let checked = ephemos::config::check_str("c.toml", toml);
+    assert!(
+        !checked.diagnostics.has_errors(),
+        "{:?}",
+        checked.diagnostics
+    );
+    Channel::from_target(&checked.target("echo").unwrap().config)
+        .connect_lazy()
+        .unwrap()
+}
+
+/// The `endpoints = [...]` value for these addresses.
+pub fn endpoints_of(addresses: impl IntoIterator<Item = std::net::SocketAddr>) -> String {
+    let quoted: Vec<String> = addresses.into_iter().map(|a| format!("\"{a}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// `n` unary calls, one after another; each must succeed.
+pub async fn unary_calls(channel: &Channel, n: usize) {
+    let mut client = client(channel);
+    for i in 0..n {
+        client
+            .unary(request(&i.to_string()))
+            .await
+            .unwrap_or_else(|status| panic!("call {i} failed: {status:?}"));
+    }
+}
+
+/// Whether every connection the channel shows is READY.
+pub fn all_ready(channel: &Channel) -> bool {
+    channel
+        .stats()
+        .connections
+        .iter()
+        .all(|c| c.state == ConnectivityState::Ready)
+}
