@@ -82,6 +82,7 @@ mod retry;
 pub mod server;
 mod state;
 mod subchannel;
+mod telemetry;
 #[cfg(test)]
 mod testing;
 

@@ -40,6 +40,14 @@ pub(crate) enum AttemptError {
 }
 
 impl AttemptError {
+    /// The code the attempt ended with (UNAVAILABLE for one never sent).
+    pub(crate) fn code(&self) -> tonic::Code {
+        match self {
+            AttemptError::Unsent(_) => tonic::Code::Unavailable,
+            AttemptError::Refused { status, .. } | AttemptError::Failed(status) => status.code(),
+        }
+    }
+
     /// The status of an attempt that is not sent again.
     pub(crate) fn into_status(self) -> Status {
         match self {

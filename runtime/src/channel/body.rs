@@ -15,18 +15,21 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tonic::{Code, Status};
 
+use super::future::AttemptBodyOf;
 use crate::error::status;
-use crate::pool::PooledBody;
 use crate::protocol::message::MessageSizeCheck;
 use crate::protocol::transport_failure;
 use crate::retry::Committed;
+use crate::telemetry::call::CallMeter;
 
 pin_project! {
     /// The body of a response received through a [`crate::Channel`].
     pub struct ResponseBody {
         #[pin]
-        inner: Option<Committed<PooledBody>>,
+        inner: Option<Committed<AttemptBodyOf>>,
         check: MessageSizeCheck,
+        // The call's meter, and the status a Trailers-Only response's headers gave.
+        meter: Option<(CallMeter, Option<Code>)>,
         target: Arc<str>,
         // The call's deadline covers its whole response, not only the headers.
         #[pin]
@@ -36,14 +39,16 @@ pin_project! {
 
 impl ResponseBody {
     pub(crate) fn new(
-        inner: Committed<PooledBody>,
+        inner: Committed<AttemptBodyOf>,
         recv_limit: u32,
         target: Arc<str>,
         deadline: Option<Instant>,
+        meter: Option<(CallMeter, Option<Code>)>,
     ) -> Self {
         Self {
             inner: Some(inner),
             check: MessageSizeCheck::new(recv_limit),
+            meter,
             target,
             deadline: deadline.map(tokio::time::sleep_until),
         }
@@ -78,6 +83,9 @@ impl Body for ResponseBody {
             .is_some_and(|d| d.poll(cx).is_ready())
         {
             this.inner.set(None);
+            if let Some((meter, _)) = this.meter.as_mut() {
+                meter.finish(Code::DeadlineExceeded);
+            }
             return Poll::Ready(Some(Err(status(
                 Code::DeadlineExceeded,
                 this.target,
@@ -118,6 +126,21 @@ impl Body for ResponseBody {
                 }
             }
         };
+        if let Some((meter, header_status)) = this.meter.as_mut() {
+            match &result {
+                None => meter.finish(header_status.unwrap_or(Code::Internal)),
+                Some(Err(status)) => meter.finish(status.code()),
+                Some(Ok(frame)) => {
+                    if let Some(trailers) = frame.trailers_ref() {
+                        meter.finish(
+                            trailers
+                                .get(&crate::protocol::names::GRPC_STATUS)
+                                .map_or(Code::Unknown, crate::telemetry::labels::code_of),
+                        );
+                    }
+                }
+            }
+        }
         if !matches!(result, Some(Ok(_))) {
             // Done or failed: drop the stream (resetting it if unfinished) and end the call.
             this.inner.set(None);

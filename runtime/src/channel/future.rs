@@ -12,6 +12,8 @@ use tonic::Status;
 use super::body::ResponseBody;
 use crate::error::BoxError;
 use crate::pool::PooledBody;
+use crate::telemetry::attempt::MeteredBody;
+use crate::telemetry::call::CallMeter;
 
 /// What the response body of a call needs from the facade.
 pub(super) struct BodySettings {
@@ -28,14 +30,25 @@ pub struct ResponseFuture {
 }
 
 enum State {
-    Calling(crate::retry::ResponseFuture<PooledBody>, BodySettings),
+    Calling(
+        crate::retry::ResponseFuture<AttemptBodyOf>,
+        Option<CallMeter>,
+        BodySettings,
+    ),
     Failed(Option<Status>),
 }
 
+/// The response body an attempt hands the retry layer.
+pub(crate) type AttemptBodyOf = MeteredBody<PooledBody>;
+
 impl ResponseFuture {
-    pub(super) fn new(call: crate::retry::ResponseFuture<PooledBody>, body: BodySettings) -> Self {
+    pub(super) fn new(
+        call: crate::retry::ResponseFuture<AttemptBodyOf>,
+        meter: CallMeter,
+        body: BodySettings,
+    ) -> Self {
         Self {
-            state: State::Calling(call, body),
+            state: State::Calling(call, Some(meter), body),
         }
     }
 
@@ -62,18 +75,41 @@ impl Future for ResponseFuture {
                     .take()
                     .unwrap_or_else(|| Status::internal("polled after completion")),
             ))),
-            State::Calling(call, body) => match call.as_mut().poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Err(status)) => Poll::Ready(Err(Box::new(status))),
-                Poll::Ready(Ok(response)) => Poll::Ready(Ok(response.map(|committed| {
-                    ResponseBody::new(
-                        committed,
-                        body.recv_limit,
-                        body.target.clone(),
-                        body.deadline,
-                    )
-                }))),
-            },
+            State::Calling(call, meter, body) => {
+                let polled = match meter {
+                    Some(meter) => {
+                        let _entered = meter.span().enter();
+                        call.as_mut().poll(cx)
+                    }
+                    None => call.as_mut().poll(cx),
+                };
+                match polled {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Err(status)) => {
+                        if let Some(meter) = meter.as_mut() {
+                            meter.finish(status.code());
+                        }
+                        Poll::Ready(Err(Box::new(status)))
+                    }
+                    Poll::Ready(Ok(response)) => {
+                        // A Trailers-Only response carries the call's status in its headers.
+                        let header_status = response
+                            .headers()
+                            .get(&crate::protocol::names::GRPC_STATUS)
+                            .map(crate::telemetry::labels::code_of);
+                        let meter = meter.take();
+                        Poll::Ready(Ok(response.map(|committed| {
+                            ResponseBody::new(
+                                committed,
+                                body.recv_limit,
+                                body.target.clone(),
+                                body.deadline,
+                                meter.map(|m| (m, header_status)),
+                            )
+                        })))
+                    }
+                }
+            }
         }
     }
 }

@@ -48,6 +48,10 @@ use crate::pool::{Pool, PoolSettings};
 use crate::protocol::timeout;
 use crate::retry::{Retry, RetryLayer};
 use crate::state::ConnectivityState;
+use crate::telemetry::Telemetry;
+use crate::telemetry::attempt::AttemptMeter;
+use crate::telemetry::call::CallMeter;
+use crate::telemetry::labels::CallLabels;
 use future::BodySettings;
 use method_policy::MethodPolicies;
 
@@ -74,7 +78,7 @@ use method_policy::MethodPolicies;
 /// larger receive limit, raise theirs too (`client.max_decoding_message_size(n)`).
 #[derive(Clone)]
 pub struct Channel {
-    stack: Retry<Pool>,
+    stack: Retry<AttemptMeter<Pool>>,
     facade: Arc<Facade>,
 }
 
@@ -87,6 +91,7 @@ struct Facade {
     keepalive: Option<KeepaliveConfig>,
     pool: Pool,
     watcher: StateWatcher,
+    telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -137,13 +142,14 @@ impl Channel {
     ) -> Channel {
         let pool = Pool::new(target.clone(), endpoints, connection, pool, tls);
         let methods = MethodPolicies::new(service_config);
+        let telemetry = Telemetry::new(&target);
         let stack = RetryLayer::new(
             target.clone(),
             connection.max_message_size.send,
             methods.call_policies(),
             service_config.retry_throttling.as_ref(),
         )
-        .layer(pool.clone());
+        .layer(AttemptMeter::new(pool.clone(), telemetry.clone()));
         let watcher = StateWatcher::new(
             pool.subchannels().iter().map(|s| s.watch()).collect(),
             pool.members().clone(),
@@ -159,6 +165,7 @@ impl Channel {
                 keepalive: connection.keepalive,
                 pool,
                 watcher,
+                telemetry,
             }),
         }
     }
@@ -310,17 +317,26 @@ impl Service<Request<tonic::body::Body>> for Channel {
             (a, b) => a.or(b),
         };
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let labels = CallLabels::of(&request);
+        let mut meter = CallMeter::start(facade.telemetry.clone(), &labels, request.uri().path());
         if let Err(message) = set_origin(request.uri_mut(), &facade.authority) {
+            meter.finish(Code::Internal);
             return ResponseFuture::failed(status(Code::Internal, &facade.target, message));
         }
+        request.extensions_mut().insert(labels);
         request.extensions_mut().insert(CallOptions {
             deadline,
             wait_for_ready: policy.wait_for_ready,
             avoid: None,
             policy: policy.call_policy,
         });
+        let call = {
+            let _entered = meter.span().enter();
+            self.stack.call(request)
+        };
         ResponseFuture::new(
-            self.stack.call(request),
+            call,
+            meter,
             BodySettings {
                 target: facade.target.clone(),
                 recv_limit: facade.recv_limit,

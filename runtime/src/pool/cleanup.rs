@@ -66,6 +66,9 @@ impl Inner {
                 tracing::debug!(target = %self.target, connections = active - 1, "cleanup: the endpoint's calls fit in fewer connections: draining one");
                 subchannel.retire();
                 self.evictions.fetch_add(1, Ordering::Relaxed);
+                self.meter.evicted();
+                self.meter.size(self.members.active_count());
+                tracing::info!(target = %self.target, connection = retired, "evicted: the pool shrank back");
             }
         }
         for index in self.members.active() {
@@ -78,6 +81,8 @@ impl Inner {
             {
                 subchannel.replace();
                 self.evictions.fetch_add(1, Ordering::Relaxed);
+                self.meter.evicted();
+                tracing::info!(target = %self.target, connection = index, "evicted: unhealthy for a whole cleanup interval, replaced");
             }
         }
     }

@@ -183,6 +183,7 @@ impl Inner {
             {
                 tracing::info!(target = %self.target, host = %endpoint.host, %address, "the name no longer resolves to this address: draining its connections");
                 self.members.set_active(*group, 0);
+                self.meter.size(self.members.active_count());
                 for index in self.members.group(*group) {
                     if let Some(subchannel) = self.subchannels.get(index) {
                         subchannel.retire();
@@ -224,6 +225,7 @@ impl Inner {
             }
             slots[free] = Some(*address);
             self.members.set_active(group, self.members.size());
+            self.meter.size(self.members.active_count());
             if self.warm {
                 for index in self.members.group(group).take(self.members.size()) {
                     if let Some(subchannel) = self.subchannels.get(index) {

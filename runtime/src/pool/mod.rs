@@ -34,6 +34,7 @@ use crate::error::ConnectError;
 use crate::retry::AttemptBody;
 use crate::subchannel::health::HealthCheck;
 use crate::subchannel::{ChannelShared, Load, Subchannel, SubchannelConfig};
+use crate::telemetry::pool::PoolMeter;
 use members::Members;
 use pick::Growth;
 
@@ -70,6 +71,8 @@ struct Inner {
     dns: Option<dns::Dns>,
     /// Whether connections open as soon as they are in the pool.
     warm: bool,
+    /// Its metrics.
+    meter: PoolMeter,
     /// Dropped with the pool: stops the cleanup and resolver tasks at once.
     _stop: watch::Sender<()>,
 }
@@ -222,8 +225,11 @@ impl Pool {
         dns: Option<dns::Dns>,
     ) -> Pool {
         let changed = channel.changed.subscribe();
+        let meter = PoolMeter::new(&target);
+        meter.size(members.active_count());
         Pool {
             inner: Arc::new(Inner {
+                meter,
                 target,
                 subchannels,
                 members: Arc::new(members),
@@ -362,6 +368,7 @@ impl Inner {
             .all(|s| s.load().in_flight() >= limit);
         if full && let Some(added) = self.members.grow(index, seen) {
             self.grown.fetch_add(1, Ordering::Relaxed);
+            self.meter.size(self.members.active_count());
             tracing::debug!(target = %self.target, connections = seen + 1, "every connection of the endpoint is full: opening another (gRFC A105)");
             if let Some(subchannel) = self.subchannels.get(added) {
                 subchannel.request_connect();
@@ -406,7 +413,16 @@ impl tower::Service<Request<AttemptBody>> for Pool {
             .map_err(AttemptError::Failed)?;
             let counter = if waited { &inner.misses } else { &inner.hits };
             counter.fetch_add(1, Ordering::Relaxed);
+            inner.meter.picked(waited);
             let subchannel = &inner.subchannels[index];
+            // The attempt's span (when one is recorded) names the connection and its peer.
+            let span = tracing::Span::current();
+            if !span.is_disabled() {
+                span.record("ephemos.connection", index);
+                if let Some(peer) = subchannel.server_id() {
+                    span.record("ephemos.peer", tracing::field::display(&peer));
+                }
+            }
             let in_flight = subchannel.load().begin();
             if let Some(growth) = inner.growth
                 && let Some(limit) = growth.limit(ready.max_streams)

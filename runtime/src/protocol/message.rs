@@ -26,6 +26,9 @@ pub(crate) struct MessageSizeCheck {
     header_len: usize,
     /// Bytes of the current message still to skip.
     remaining: u64,
+    /// The lengths of every message header seen so far, summed: the messages' bytes
+    /// without their prefixes (what gRPC's size metrics count).
+    message_bytes: u64,
 }
 
 impl MessageSizeCheck {
@@ -35,7 +38,13 @@ impl MessageSizeCheck {
             header: [0; 5],
             header_len: 0,
             remaining: 0,
+            message_bytes: 0,
         }
+    }
+
+    /// The bytes of the messages whose headers were seen, prefixes excluded.
+    pub(crate) fn message_bytes(&self) -> u64 {
+        self.message_bytes
     }
 
     /// Feeds a chunk; fails at the first message header whose length exceeds the limit.
@@ -68,6 +77,7 @@ impl MessageSizeCheck {
                     });
                 }
                 self.remaining = u64::from(length);
+                self.message_bytes += u64::from(length);
             }
         }
         Ok(())

@@ -32,6 +32,8 @@ use super::{CallRule, Shared};
 use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
 use crate::protocol::names;
+use crate::telemetry::labels::CallLabels;
+use crate::telemetry::retries::CallRetries;
 
 /// The future of a call through [`super::Retry`].
 pub(crate) type ResponseFuture<B> =
@@ -76,13 +78,41 @@ where
         ))));
     };
     let request = Request::from_parts(parts, first);
+    let labels = CallLabels::from_request(&request);
     if let Some(CallRule::Hedging(rule)) = shared.rule(options.policy) {
         let rule = *rule;
         return Box::pin(async move {
-            super::hedging::run(service, shared, request, options, source, call, &rule).await
+            let mut counts = CallRetries::default();
+            let ending = super::hedging::run(
+                service,
+                shared.clone(),
+                request,
+                options,
+                source,
+                call,
+                &rule,
+                &mut counts,
+            )
+            .await;
+            counts.record(&shared.telemetry, &labels);
+            ending
         });
     }
-    Box::pin(run(service, shared, request, options, source, call))
+    Box::pin(async move {
+        let mut counts = CallRetries::default();
+        let ending = run(
+            service,
+            shared.clone(),
+            request,
+            options,
+            source,
+            call,
+            &mut counts,
+        )
+        .await;
+        counts.record(&shared.telemetry, &labels);
+        ending
+    })
 }
 
 /// What an attempt that did not commit ended with.
@@ -123,6 +153,7 @@ async fn run<S, B>(
     options: CallOptions,
     source: Arc<ReplaySource>,
     call: CallHandle,
+    counts: &mut CallRetries,
 ) -> Result<Response<Committed<B>>, Status>
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
@@ -197,6 +228,7 @@ where
                     .counts
                     .transparent_retries
                     .fetch_add(1, Ordering::Relaxed);
+                counts.transparent_retries += 1;
                 request = *unsent;
                 // A connection that hands calls back is closing; let it.
                 tokio::task::yield_now().await;
@@ -217,6 +249,7 @@ where
                     .counts
                     .transparent_retries
                     .fetch_add(1, Ordering::Relaxed);
+                counts.transparent_retries += 1;
                 request = source.replay_request(body, Some(subchannel), retry.attempts - 1);
                 continue;
             }
@@ -244,6 +277,7 @@ where
             Decision::Stop(reason) => {
                 if reason == StopReason::Throttled {
                     shared.counts.throttled.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(target = %shared.target, attempts = retry.attempts, "retry throttled: the channel's retry tokens are at half or below");
                 }
                 break failed.into_result();
             }
@@ -269,6 +303,8 @@ where
         drop(failed);
         tokio::time::sleep_until(wake_at).await;
         shared.counts.retries.fetch_add(1, Ordering::Relaxed);
+        counts.retries += 1;
+        counts.retry_delay += delay;
         shared.counts.retry_delay_ns.fetch_add(
             u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,

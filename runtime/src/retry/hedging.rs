@@ -33,6 +33,7 @@ use super::replay::{AttemptBody, ReplaySource};
 use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
 use crate::protocol::names;
+use crate::telemetry::retries::CallRetries;
 
 /// A hedging policy, ready for decisions.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +67,8 @@ async fn tagged<F: Future>(id: u64, attempt: F) -> (u64, F::Output) {
 }
 
 /// The hedged call: sends attempts and returns the first that commits.
+// The call's parts, as `future::run` takes them, and the rule and counts of hedging.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run<S, B>(
     mut service: S,
     shared: Arc<Shared>,
@@ -74,11 +77,12 @@ pub(super) async fn run<S, B>(
     source: Arc<ReplaySource>,
     call: CallHandle,
     rule: &HedgingRule,
+    counts: &mut CallRetries,
 ) -> Result<Response<Committed<B>>, Status>
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
 {
-    let hedged = hedge(&mut service, &shared, first, &source, rule);
+    let hedged = hedge(&mut service, &shared, first, &source, rule, counts);
     let ending = match options.deadline {
         Some(deadline) => match timeout_at(deadline, hedged).await {
             Ok(ending) => ending,
@@ -106,6 +110,7 @@ async fn hedge<S, B>(
     first: Request<AttemptBody>,
     source: &Arc<ReplaySource>,
     rule: &HedgingRule,
+    counts: &mut CallRetries,
 ) -> Result<(u64, Response<B>), Status>
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
@@ -129,6 +134,7 @@ where
                 // Throttled, or committed (the request outgrew its buffer): no more.
                 if throttled {
                     shared.counts.throttled.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(target = %shared.target, sent, "hedging throttled: the channel's retry tokens are at half or below");
                 }
                 next_at = None;
                 break;
@@ -140,6 +146,7 @@ where
                 .map_err(AttemptError::into_status)?;
             in_flight.push(tagged(id, service.call(request)));
             shared.counts.hedges.fetch_add(1, Ordering::Relaxed);
+            counts.hedges += 1;
             sent += 1;
             next_at = Some(Instant::now() + rule.delay);
         }
@@ -183,6 +190,7 @@ where
                     .counts
                     .transparent_retries
                     .fetch_add(1, Ordering::Relaxed);
+                counts.transparent_retries += 1;
                 tokio::task::yield_now().await;
                 std::future::poll_fn(|cx| service.poll_ready(cx))
                     .await
@@ -201,6 +209,7 @@ where
                         .counts
                         .transparent_retries
                         .fetch_add(1, Ordering::Relaxed);
+                    counts.transparent_retries += 1;
                     std::future::poll_fn(|cx| service.poll_ready(cx))
                         .await
                         .map_err(AttemptError::into_status)?;

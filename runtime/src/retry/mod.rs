@@ -26,7 +26,7 @@ mod throttle;
 pub(crate) use committed::Committed;
 pub(crate) use future::ResponseFuture;
 pub(crate) use layer::RetryLayer;
-pub(crate) use replay::AttemptBody;
+pub(crate) use replay::{AttemptBody, ReplaySource};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +51,7 @@ pub(crate) struct Shared {
     rules: Vec<CallRule>,
     throttle: Option<Throttle>,
     counts: Counts,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// A method's call policy, ready for decisions.
@@ -77,6 +78,7 @@ impl Shared {
         throttling: Option<&RetryThrottling>,
     ) -> Self {
         Self {
+            telemetry: crate::telemetry::Telemetry::new(&target),
             target,
             send_limit,
             budget: Arc::new(ReplayBudget::new(CHANNEL_LIMIT)),

@@ -21,6 +21,7 @@ use super::budget::{CALL_LIMIT, PER_MESSAGE_OVERHEAD, ReplayBudget};
 use crate::call::{CallOptions, SubchannelId};
 use crate::error::{BoxError, status};
 use crate::protocol::message::MessageSizeCheck;
+use crate::telemetry::labels::CallLabels;
 
 /// What a replay needs of the request besides its body.
 pub(crate) struct ReplayHead {
@@ -29,6 +30,7 @@ pub(crate) struct ReplayHead {
     version: Version,
     headers: HeaderMap,
     options: CallOptions,
+    labels: Option<CallLabels>,
 }
 
 impl ReplayHead {
@@ -39,6 +41,7 @@ impl ReplayHead {
             version: parts.version,
             headers: parts.headers.clone(),
             options,
+            labels: parts.extensions.get::<CallLabels>().cloned(),
         }
     }
 }
@@ -217,6 +220,9 @@ impl ReplaySource {
             avoid,
             ..head.options
         });
+        if let Some(labels) = &head.labels {
+            request.extensions_mut().insert(labels.clone());
+        }
         request
     }
 
@@ -264,6 +270,12 @@ impl ReplaySource {
     /// Whether another attempt may still start (the call has not committed).
     pub(crate) fn is_keeping(&self) -> bool {
         self.lock().keeping
+    }
+
+    /// The bytes of the request messages read from the caller so far, without their
+    /// prefixes: what every attempt of the call has sent, or is sending.
+    pub(crate) fn message_bytes(&self) -> u64 {
+        self.lock().check.message_bytes()
     }
 
     /// Why the request body failed, if it did: the status the call ends with.
@@ -395,6 +407,11 @@ impl AttemptBody {
     /// The attempt's number within its call.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The call's source, shared by all its attempts.
+    pub(crate) fn source(&self) -> &Arc<ReplaySource> {
+        &self.source
     }
 }
 

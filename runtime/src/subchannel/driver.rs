@@ -31,6 +31,7 @@ use crate::connector::{Connected, Dial, Progress};
 use crate::error::ConnectError;
 use crate::identity::Identity;
 use crate::state::ConnectivityState;
+use crate::telemetry::connection::{ConnectionMeter, DisconnectError};
 
 /// HTTP/2 ENHANCE_YOUR_CALM.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
@@ -52,6 +53,8 @@ pub(super) struct Settings {
     /// After an identity rotation, the connection is replaced at a random time within
     /// this, so the pool's connections are not all replaced at once.
     pub(super) rotation_spread: Duration,
+    /// Its metrics (gRFC A94).
+    pub(super) meter: ConnectionMeter,
 }
 
 /// Why a READY connection stopped being used.
@@ -62,7 +65,7 @@ enum ReadyEnd {
         error_code: u32,
         debug: Vec<u8>,
     },
-    Lost(String),
+    Lost(String, DisconnectError),
     /// The identity's SVID or bundle rotated, or a certificate nears its end: new
     /// connections present the new one.
     Rotated,
@@ -146,6 +149,9 @@ pub(super) async fn run(
                         )
                     });
                     let first = health.as_ref().map(|h| h.reports.borrow().clone());
+                    if let Some(first) = &first {
+                        record_health(&settings.meter, first);
+                    }
                     publish_connected(&shared, &established, first.as_ref());
                     let end = Box::pin(run_ready(
                         established,
@@ -159,6 +165,9 @@ pub(super) async fn run(
                     ))
                     .await;
                     if let ReadyEnd::Replaced = end {
+                        settings
+                            .meter
+                            .disconnected(DisconnectError::SubchannelShutdown);
                         tracing::info!(target = %settings.target, "cleanup: replacing a connection unhealthy for too long");
                         let why = shared
                             .view
@@ -238,6 +247,24 @@ async fn attempt(
     settings: &mut Settings,
     backoff: &ConnectionBackoff,
 ) -> Attempt {
+    let started = Instant::now();
+    let attempt = dial(shared, shutdown, settings, backoff).await;
+    // gRFC A94: an attempt the subchannel's shutdown stopped counts as neither.
+    match &attempt {
+        Attempt::Ready(_) => settings.meter.attempt_ended(started.elapsed(), true),
+        Attempt::Failed(_) => settings.meter.attempt_ended(started.elapsed(), false),
+        Attempt::Shutdown => {}
+    }
+    attempt
+}
+
+/// One connection attempt: the SVID, the dial, TLS and the HTTP/2 handshake.
+async fn dial(
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    settings: &mut Settings,
+    backoff: &ConnectionBackoff,
+) -> Attempt {
     // The client's SVID first, bounded by the identity's initial sync timeout, not by
     // the connection attempt's deadline.
     let source = match &settings.identity {
@@ -259,6 +286,7 @@ async fn attempt(
         }),
         http2: settings.config.http2,
         over_tls: source.is_some(),
+        meter: settings.meter.clone(),
     };
     let address = dial_address(&settings.address);
     let dial = Dial {
@@ -289,6 +317,15 @@ async fn attempt(
 /// shuts down.
 fn ended(end: ReadyEnd, shared: &Shared, settings: &Settings) -> bool {
     let target = &settings.target;
+    settings.meter.disconnected(match &end {
+        ReadyEnd::GoAway { error_code, .. } => DisconnectError::GoAway(*error_code),
+        ReadyEnd::Lost(_, kind) => *kind,
+        ReadyEnd::Shutdown
+        | ReadyEnd::IdleTimeout
+        | ReadyEnd::Rotated
+        | ReadyEnd::Retired
+        | ReadyEnd::Replaced => DisconnectError::SubchannelShutdown,
+    });
     match end {
         ReadyEnd::Shutdown => return false,
         ReadyEnd::IdleTimeout => tracing::debug!(%target, "idle timeout: connection closed"),
@@ -309,7 +346,7 @@ fn ended(end: ReadyEnd, shared: &Shared, settings: &Settings) -> bool {
                 tracing::debug!(%target, %goaway, "GOAWAY: draining");
             }
         }
-        ReadyEnd::Lost(reason) => {
+        ReadyEnd::Lost(reason, _) => {
             tracing::info!(%target, %reason, "connection lost");
             shared.channel.connection_lost.notify_waiters();
         }
@@ -380,6 +417,16 @@ fn publish_connected(shared: &Shared, conn: &Established, health: Option<&Health
             }
         }
     });
+}
+
+/// The health gauge: 1 while the server says SERVING (or has no health service), 0
+/// when it says otherwise or the check fails; nothing while the first answer is awaited.
+fn record_health(meter: &ConnectionMeter, report: &Health) {
+    match report {
+        Health::Checking => {}
+        Health::Serving | Health::Unimplemented => meter.health(true),
+        _ => meter.health(false),
+    }
 }
 
 /// The next report of a health watch (never without one, or once it has stopped).
@@ -539,6 +586,7 @@ async fn run_ready(
             }
             report = health_changed(&mut health) => {
                 tracing::debug!(target = %settings.target, peer = %conn.peer, health = %report, "health check");
+                record_health(&settings.meter, &report);
                 if report.problem().is_none() {
                     backoff.reset();
                 }
@@ -588,9 +636,15 @@ fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
 fn lost(
     result: Result<Result<(), hyper::Error>, tokio::sync::oneshot::error::RecvError>,
 ) -> ReadyEnd {
-    ReadyEnd::Lost(match result {
-        Ok(Ok(())) => "the server closed the connection".to_owned(),
-        Ok(Err(e)) => crate::error::describe(&e),
-        Err(_) => "the connection task ended".to_owned(),
-    })
+    match result {
+        Ok(Ok(())) => ReadyEnd::Lost(
+            "the server closed the connection".to_owned(),
+            DisconnectError::Unknown,
+        ),
+        Ok(Err(e)) => ReadyEnd::Lost(crate::error::describe(&e), DisconnectError::of(&e)),
+        Err(_) => ReadyEnd::Lost(
+            "the connection task ended".to_owned(),
+            DisconnectError::Unknown,
+        ),
+    }
 }

@@ -37,6 +37,8 @@ pub(super) struct Http2Settings {
     pub(super) keepalive: Option<(KeepaliveConfig, Duration)>,
     pub(super) http2: Http2Config,
     pub(super) over_tls: bool,
+    /// Counts the connection as open while its task runs (gRFC A94).
+    pub(super) meter: crate::telemetry::connection::ConnectionMeter,
 }
 
 /// Runs the HTTP/2 handshake and waits for the server's SETTINGS; the caller bounds the
@@ -79,7 +81,9 @@ pub(super) async fn establish(
                 message: e.to_string(),
             })?;
     let (closed_tx, mut closed) = oneshot::channel();
+    let open = settings.meter.opened();
     tokio::spawn(async move {
+        let _open = open;
         let _ = closed_tx.send(connection.await);
     });
 

@@ -28,6 +28,7 @@ pub(crate) use load::{InFlight, Load};
 pub(crate) use shared::ChannelShared;
 pub(crate) use view::View;
 
+use crate::telemetry::connection::ConnectionMeter;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -134,6 +135,11 @@ impl Subchannel {
         connector: BoxConnector,
     ) -> Self {
         let (view_tx, view) = watch::channel(View::idle());
+        let meter = ConnectionMeter::new(
+            &config.target,
+            config.address.to_string(),
+            config.tls.is_some(),
+        );
         let address = Arc::new(std::sync::Mutex::new(config.address));
         let shared = Arc::new(Shared {
             view: view_tx,
@@ -158,6 +164,7 @@ impl Subchannel {
                 load: load.clone(),
                 health: config.health.clone(),
                 rotation_spread: config.rotation_spread,
+                meter,
             },
         ));
         Self {
