@@ -76,6 +76,7 @@ mod channel;
 mod connector;
 mod error;
 pub mod identity;
+pub mod interceptor;
 mod pool;
 mod protocol;
 mod retry;

@@ -1,6 +1,7 @@
 //! Building a [`Channel`]: from an address and settings, or from a resolved target of
 //! `connections.toml`.
 
+use crate::interceptor::Interceptors;
 use std::sync::Arc;
 
 use ephemos_config::Preset;
@@ -125,6 +126,7 @@ pub struct ChannelBuilder {
     /// `None` until said: [`Channel::plaintext`] names none, and TLS without one is an
     /// error, never a silent "accept any server".
     authorization: Option<ServerAuthorization>,
+    interceptors: Interceptors,
 }
 
 /// Where the channel's identity comes from. Plaintext only when chosen: by
@@ -158,6 +160,7 @@ impl ChannelBuilder {
             service_config: ServiceConfig::default(),
             identity,
             authorization,
+            interceptors: Interceptors::default(),
         }
     }
 
@@ -172,6 +175,7 @@ impl ChannelBuilder {
             service_config: config.service_config.clone(),
             identity: IdentityChoice::Config(config.identity.clone()),
             authorization: Some(config.server_authorization.clone()),
+            interceptors: Interceptors::default(),
         }
     }
 
@@ -243,6 +247,21 @@ impl ChannelBuilder {
     /// the system's configuration (`/etc/resolv.conf` and the hosts file).
     pub fn dns_servers(mut self, servers: impl IntoIterator<Item = std::net::SocketAddr>) -> Self {
         self.name_servers = NameServers::These(servers.into_iter().collect());
+        self
+    }
+
+    /// Adds an interceptor: `f` sees each call's path and outgoing metadata before the
+    /// call is sent, and may change the metadata or end the call with a status
+    /// ([`crate::interceptor`]). Interceptors run in the order they were added, once per
+    /// call; every attempt carries what they wrote.
+    pub fn interceptor(
+        mut self,
+        f: impl Fn(&str, &mut tonic::metadata::MetadataMap) -> Result<(), tonic::Status>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.interceptors.push(std::sync::Arc::new(f));
         self
     }
 
@@ -323,6 +342,7 @@ impl ChannelBuilder {
             },
             &self.service_config,
             tls,
+            self.interceptors,
         ))
     }
 

@@ -44,6 +44,7 @@ use crate::call::CallOptions;
 use crate::connector::tls::TlsSettings;
 use crate::error::{BoxError, ConnectError, status};
 use crate::identity::Identity;
+use crate::interceptor::Interceptors;
 use crate::pool::{Pool, PoolSettings};
 use crate::protocol::timeout;
 use crate::retry::{Retry, RetryLayer};
@@ -92,6 +93,7 @@ struct Facade {
     pool: Pool,
     watcher: StateWatcher,
     telemetry: Arc<Telemetry>,
+    interceptors: Interceptors,
 }
 
 impl std::fmt::Debug for Channel {
@@ -131,6 +133,8 @@ impl Channel {
         ChannelBuilder::from_target(config)
     }
 
+    // Called once, by the builder, with each of its settings.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         target: Arc<str>,
         authority: Authority,
@@ -139,6 +143,7 @@ impl Channel {
         pool: PoolSettings,
         service_config: &ServiceConfig,
         tls: Option<Arc<TlsSettings>>,
+        interceptors: Interceptors,
     ) -> Channel {
         let pool = Pool::new(target.clone(), endpoints, connection, pool, tls);
         let methods = MethodPolicies::new(service_config);
@@ -166,6 +171,7 @@ impl Channel {
                 pool,
                 watcher,
                 telemetry,
+                interceptors,
             }),
         }
     }
@@ -322,6 +328,10 @@ impl Service<Request<tonic::body::Body>> for Channel {
         if let Err(message) = set_origin(request.uri_mut(), &facade.authority) {
             meter.finish(Code::Internal);
             return ResponseFuture::failed(status(Code::Internal, &facade.target, message));
+        }
+        if let Err(refused) = facade.interceptors.apply(&mut request) {
+            meter.finish(refused.code());
+            return ResponseFuture::failed(refused);
         }
         request.extensions_mut().insert(labels);
         request.extensions_mut().insert(CallOptions {

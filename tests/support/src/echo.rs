@@ -27,6 +27,7 @@ pub struct EchoService {
     name: String,
     calls: Arc<AtomicUsize>,
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
+    metadata: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
     peers: Peers,
 }
 
@@ -40,6 +41,7 @@ impl EchoService {
             name: name.to_owned(),
             calls: Arc::default(),
             timeouts: Arc::default(),
+            metadata: Arc::default(),
             peers: Arc::default(),
         }
     }
@@ -57,6 +59,10 @@ impl EchoService {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         self.timeouts.lock().unwrap().push(timeout);
+        self.metadata
+            .lock()
+            .unwrap()
+            .push(request.metadata().clone());
     }
 
     fn reply(&self, request: &EchoRequest) -> EchoReply {
@@ -132,6 +138,7 @@ pub struct EchoServer {
     addr: SocketAddr,
     calls: Arc<AtomicUsize>,
     timeouts: Arc<Mutex<Vec<Option<String>>>>,
+    metadata: Arc<Mutex<Vec<tonic::metadata::MetadataMap>>>,
     peers: Peers,
     accepted: Arc<AtomicUsize>,
     health: Option<tonic_health::server::HealthReporter>,
@@ -176,6 +183,7 @@ impl EchoServer {
             service.timeouts.clone(),
             service.peers.clone(),
         );
+        let metadata = service.metadata.clone();
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = accepted.clone();
         let incoming = TcpListenerStream::new(listener).map(move |stream| {
@@ -207,6 +215,7 @@ impl EchoServer {
             addr,
             calls,
             timeouts,
+            metadata,
             peers,
             accepted,
             health: reporter,
@@ -224,6 +233,7 @@ impl EchoServer {
             service.timeouts.clone(),
             service.peers.clone(),
         );
+        let metadata = service.metadata.clone();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -240,6 +250,7 @@ impl EchoServer {
             addr: "0.0.0.0:0".parse().unwrap(),
             calls,
             timeouts,
+            metadata,
             peers,
             accepted: Arc::default(),
             health: None,
@@ -290,6 +301,11 @@ impl EchoServer {
     /// The `grpc-timeout` header of each call served, in order (`None` without one).
     pub fn timeouts(&self) -> Vec<Option<String>> {
         self.timeouts.lock().unwrap().clone()
+    }
+
+    /// The request metadata of each call served, in order, as the server received it.
+    pub fn metadata(&self) -> Vec<tonic::metadata::MetadataMap> {
+        self.metadata.lock().unwrap().clone()
     }
 
     /// Starts a graceful shutdown: the server sends GOAWAY, stops accepting, and lets
