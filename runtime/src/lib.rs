@@ -43,8 +43,11 @@
 //! from `connections.toml`; [`Channel::from_target`] takes a resolved target, and settings
 //! given in code are checked with the file's rules. SPIFFE mTLS comes from [`identity`]
 //! (SVID sources: Workload API, files, an in-process dev CA) and [`server`] gives tonic
-//! servers the same mTLS. Telemetry (metrics, tracing spans, interceptors) is still to
-//! come (see docs/design.md).
+//! servers the same mTLS. Telemetry: gRPC's standard client metrics (gRFC A66, A94, A96)
+//! and `ephemos.*` through the `metrics` facade (install any recorder; with none,
+//! nothing is recorded), `grpc.call` and `grpc.attempt` tracing spans, and
+//! [`interceptor`]s over each call's outgoing metadata
+//! ([`ChannelBuilder::interceptor`]).
 //!
 //! ## The model
 //!
