@@ -92,6 +92,7 @@ mod testing;
 
 pub use channel::{
     BakedTarget, BuildError, Channel, ChannelBuilder, ChannelStats, ConnectionStats,
+    http2_setting_name,
     PROFILE_VARIABLE, ResponseBody, ResponseFuture, StateWatcher,
 };
 pub use ephemos_config::model::{ConnectionConfig, TargetConfig};

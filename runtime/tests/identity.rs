@@ -487,6 +487,64 @@ async fn a_connection_is_replaced_before_its_certificate_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_stats_show_both_identities_the_certificates_end_and_the_servers_settings()
+{
+    let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
+    let lifetime = Duration::from_secs(3 * 3600);
+    let server_svid = ca
+        .mint(&id("spiffe://example.org/echo"), lifetime)
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = ephemos::server::incoming(
+        listener,
+        Identity::local(LocalAgent::new(server_svid)),
+        ServerAuthorization::Any,
+    )
+    .await
+    .unwrap();
+    let _task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(7)
+            .initial_stream_window_size(123_456)
+            .add_service(EchoService::new(WhoAmI::default()))
+            .serve_with_incoming(incoming),
+    );
+    let channel = Channel::mtls(
+        Address::from(addr),
+        Identity::dev(&id("spiffe://example.org/ephemos/client")).unwrap(),
+        exactly("spiffe://example.org/echo"),
+    )
+    .connection(quick())
+    .connect_lazy()
+    .unwrap();
+    EchoClient::new(channel.clone())
+        .unary(request("hi"))
+        .await
+        .unwrap();
+    let stats = channel.stats();
+    let connection = &stats.connections[0];
+    assert_eq!(
+        connection.client_id,
+        Some(id("spiffe://example.org/ephemos/client"))
+    );
+    assert_eq!(connection.server_id, Some(id("spiffe://example.org/echo")));
+    let expiry = connection.server_certificate_expiry.expect("an expiry over TLS");
+    let expected = std::time::SystemTime::now() + lifetime;
+    let off = expiry
+        .duration_since(expected)
+        .unwrap_or_else(|e| e.duration());
+    assert!(off < Duration::from_secs(120), "expiry {expiry:?}, expected about {expected:?}");
+    assert!(
+        connection.server_settings.contains(&(3, 7)),
+        "{:?}",
+        connection.server_settings
+    );
+    assert!(connection.server_settings.contains(&(4, 123_456)));
+    assert_eq!(ephemos::http2_setting_name(4), Some("INITIAL_WINDOW_SIZE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_server_frees_its_port() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

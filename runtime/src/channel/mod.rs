@@ -24,7 +24,7 @@ pub use baked::{BakedTarget, PROFILE_VARIABLE};
 pub use body::ResponseBody;
 pub use builder::{BuildError, ChannelBuilder};
 pub use future::ResponseFuture;
-pub use stats::{ChannelStats, ConnectionStats};
+pub use stats::{ChannelStats, ConnectionStats, http2_setting_name};
 pub use watcher::StateWatcher;
 
 use std::sync::Arc;
@@ -246,19 +246,17 @@ impl Channel {
             })
             .map(|(_, s)| {
                 let now = Instant::now();
-                let (state, max_concurrent_streams, server_id, last_error, health, connects, age) =
-                    s.with_view(|v| {
-                        let connection = v.connection.as_ref();
-                        (
-                            v.state,
-                            connection.and_then(|c| c.max_concurrent_streams),
-                            connection.and_then(|c| c.server_id.clone()),
-                            v.last_error.as_ref().map(ToString::to_string),
-                            v.health.as_ref().map(ToString::to_string),
-                            v.connects,
-                            v.connected_at.map(|at| now.saturating_duration_since(at)),
-                        )
-                    });
+                let (state, connection, last_error, health, connects, age) = s.with_view(|v| {
+                    (
+                        v.state,
+                        v.connection.clone(),
+                        v.last_error.as_ref().map(ToString::to_string),
+                        v.health.as_ref().map(ToString::to_string),
+                        v.connects,
+                        v.connected_at.map(|at| now.saturating_duration_since(at)),
+                    )
+                });
+                let connection = connection.as_ref();
                 ConnectionStats {
                     endpoint: s.address().to_string(),
                     state,
@@ -268,8 +266,12 @@ impl Channel {
                     connects,
                     age,
                     idle_for: Instant::now().saturating_duration_since(s.load().last_used()),
-                    max_concurrent_streams,
-                    server_id,
+                    max_concurrent_streams: connection.and_then(|c| c.max_concurrent_streams),
+                    server_id: connection.and_then(|c| c.server_id.clone()),
+                    server_certificate_expiry: connection
+                        .and_then(|c| c.server_certificate_expiry),
+                    client_id: connection.and_then(|c| c.client_id.clone()),
+                    server_settings: connection.map_or_else(Vec::new, |c| c.server_settings.to_vec()),
                     last_error,
                 }
             })

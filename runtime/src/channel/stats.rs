@@ -4,7 +4,7 @@
 //! lock a call takes; the pool issue adds pool totals (hits, misses, evictions).
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ephemos_config::value::SpiffeId;
 
@@ -83,8 +83,29 @@ pub struct ConnectionStats {
     pub max_concurrent_streams: Option<u32>,
     /// Its server's verified SPIFFE ID, while READY over TLS.
     pub server_id: Option<SpiffeId>,
+    /// When its server's certificate ends, while READY over TLS.
+    pub server_certificate_expiry: Option<SystemTime>,
+    /// The SPIFFE ID this client presented on the connection, while READY over TLS.
+    pub client_id: Option<SpiffeId>,
+    /// Every HTTP/2 setting its server has sent, as (identifier, value) with the latest
+    /// value of each, while READY ([`http2_setting_name`] names them).
+    pub server_settings: Vec<(u16, u32)>,
     /// Why its last connection attempt failed, until one succeeds.
     pub last_error: Option<String>,
+}
+
+/// The name RFC 9113 (section 6.5.2) and RFC 8441 give an HTTP/2 setting's identifier.
+pub fn http2_setting_name(id: u16) -> Option<&'static str> {
+    Some(match id {
+        0x1 => "HEADER_TABLE_SIZE",
+        0x2 => "ENABLE_PUSH",
+        0x3 => "MAX_CONCURRENT_STREAMS",
+        0x4 => "INITIAL_WINDOW_SIZE",
+        0x5 => "MAX_FRAME_SIZE",
+        0x6 => "MAX_HEADER_LIST_SIZE",
+        0x8 => "ENABLE_CONNECT_PROTOCOL",
+        _ => return None,
+    })
 }
 
 fn or_dash<T: fmt::Display>(value: &Option<T>) -> String {
@@ -183,6 +204,9 @@ mod tests {
                 idle_for: Duration::from_millis(1500),
                 max_concurrent_streams: Some(100),
                 server_id: None,
+                server_certificate_expiry: None,
+                client_id: None,
+                server_settings: vec![(3, 100)],
                 last_error: Some("refused".into()),
             }],
             keepalive_time: Some(Duration::from_secs(20)),

@@ -31,6 +31,8 @@ pub(crate) enum ServerFrame {
     Settings {
         /// SETTINGS_MAX_CONCURRENT_STREAMS, when the frame sets it.
         max_concurrent_streams: Option<u32>,
+        /// Every (identifier, value) pair of the frame, in order (RFC 9113 section 6.5.1).
+        settings: Vec<(u16, u32)>,
     },
     /// Reading failed with a TLS error (h2 keeps only the text of I/O errors, so the
     /// TLS verdict is caught here, where the error is still whole).
@@ -101,13 +103,23 @@ impl FrameParser {
 
     fn frame(&self, payload: &[u8]) -> ServerFrame {
         if self.kind == FRAME_SETTINGS {
-            let max_concurrent_streams = payload
+            let settings: Vec<(u16, u32)> = payload
                 .chunks_exact(6)
-                .filter(|s| u16::from_be_bytes([s[0], s[1]]) == SETTINGS_MAX_CONCURRENT_STREAMS)
-                .map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]))
+                .map(|s| {
+                    (
+                        u16::from_be_bytes([s[0], s[1]]),
+                        u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
+                    )
+                })
+                .collect();
+            let max_concurrent_streams = settings
+                .iter()
+                .filter(|(id, _)| *id == SETTINGS_MAX_CONCURRENT_STREAMS)
+                .map(|(_, value)| *value)
                 .next_back();
             return ServerFrame::Settings {
                 max_concurrent_streams,
+                settings,
             };
         }
         let word = |i: usize| {
@@ -250,6 +262,7 @@ mod tests {
         let expected = vec![
             ServerFrame::Settings {
                 max_concurrent_streams: Some(100),
+                settings: vec![(3, 100), (4, 65536)],
             },
             ServerFrame::GoAway {
                 last_stream_id: 5,

@@ -69,6 +69,10 @@ pub(crate) struct Connected {
     pub(crate) peer: String,
     /// The server's verified SPIFFE ID, over TLS.
     pub(crate) server_id: Option<SpiffeId>,
+    /// When the server's leaf certificate ends, over TLS.
+    pub(crate) server_certificate_expiry: Option<std::time::SystemTime>,
+    /// The SPIFFE ID of the SVID this client presented, over TLS.
+    pub(crate) client_id: Option<SpiffeId>,
     /// When to replace the connection: a certificate of it nears its end (TLS only).
     pub(crate) replace_at: Option<tokio::time::Instant>,
     /// Rotations of the identity the connection was made with (TLS only).
@@ -125,6 +129,10 @@ async fn connect(tls: Option<Arc<TlsSettings>>, dial: Dial) -> Result<Connected,
         .map(|svid| svid.leaf().as_ref().to_vec());
     let replace_at = tls::replace_at(&stream, own_leaf.as_deref());
     let server_id = tls::peer_id(&stream);
+    let server_certificate_expiry = tls::peer_expiry(&stream);
+    let client_id = own_leaf
+        .as_deref()
+        .and_then(|der| crate::identity::peer_spiffe_id(&[der.into()]));
     let draining = Arc::new(AtomicBool::new(false));
     let (io, frames) = FrameWatch::new(stream, draining.clone());
     Ok(Connected {
@@ -133,6 +141,8 @@ async fn connect(tls: Option<Arc<TlsSettings>>, dial: Dial) -> Result<Connected,
         draining,
         peer,
         server_id,
+        server_certificate_expiry,
+        client_id,
         replace_at,
         rotation,
     })

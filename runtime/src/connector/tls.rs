@@ -154,3 +154,12 @@ pub(crate) fn peer_id(stream: &Stream) -> Option<SpiffeId> {
         Either::Right(tls) => crate::identity::peer_spiffe_id(tls.get_ref().1.peer_certificates()?),
     }
 }
+
+/// When the server's leaf certificate ends (TLS only).
+pub(crate) fn peer_expiry(stream: &Stream) -> Option<std::time::SystemTime> {
+    let Either::Right(tls) = stream else {
+        return None;
+    };
+    let leaf = tls.get_ref().1.peer_certificates()?.first()?;
+    crate::identity::not_after(leaf.as_ref())
+}

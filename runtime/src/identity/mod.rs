@@ -358,6 +358,13 @@ pub(crate) fn peer_spiffe_id(chain: &[rustls::pki_types::CertificateDer<'_>]) ->
     })
 }
 
+/// When a certificate ends (its `notAfter`).
+pub(crate) fn not_after(der: &[u8]) -> Option<std::time::SystemTime> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    let end = u64::try_from(certificate.validity().not_after.timestamp()).ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(end))
+}
+
 /// When a connection using this certificate should be replaced: at 90% of its lifetime,
 /// as a deadline of the tokio clock.
 pub(crate) fn replace_time(der: &[u8]) -> Option<tokio::time::Instant> {

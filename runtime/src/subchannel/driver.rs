@@ -532,15 +532,20 @@ async fn run_ready(
                 Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
                     return ReadyEnd::GoAway { error_code, debug: debug_data.to_vec() };
                 }
-                Some(ServerFrame::Settings { max_concurrent_streams: Some(streams) }) => {
-                    shared.channel.set_max_concurrent_streams(streams);
+                Some(ServerFrame::Settings { max_concurrent_streams, settings }) => {
+                    if let Some(streams) = max_concurrent_streams {
+                        shared.channel.set_max_concurrent_streams(streams);
+                    }
                     shared.publish(|v| {
                         if let Some(c) = &mut v.connection {
-                            c.max_concurrent_streams = Some(streams);
+                            if max_concurrent_streams.is_some() {
+                                c.max_concurrent_streams = max_concurrent_streams;
+                            }
+                            c.update_settings(&settings);
                         }
                     });
                 }
-                Some(ServerFrame::Settings { .. } | ServerFrame::TlsFailed(_)) => {}
+                Some(ServerFrame::TlsFailed(_)) => {}
                 // The IO was dropped: the connection is over, `closed` says how.
                 None => return lost((&mut conn.closed).await),
             },

@@ -54,6 +54,8 @@ pub(super) async fn establish(
         draining,
         peer,
         server_id,
+        server_certificate_expiry,
+        client_id,
         replace_at,
         rotation,
     } = connected;
@@ -92,12 +94,12 @@ pub(super) async fn establish(
         peer: peer.clone(),
         message,
     };
-    let max_concurrent_streams = tokio::select! {
+    let (max_concurrent_streams, server_settings) = tokio::select! {
         // Frames first: a SETTINGS (or GOAWAY) read just before the connection closed
         // says more than the close.
         biased;
         frame = frames.recv() => match frame {
-            Some(ServerFrame::Settings { max_concurrent_streams }) => {
+            Some(ServerFrame::Settings { max_concurrent_streams, settings }) => {
                 if draining.load(std::sync::atomic::Ordering::Acquire) {
                     // The GOAWAY came with the SETTINGS: the server takes no calls.
                     let goaway = goaway_after(&mut frames, &mut closed).await;
@@ -105,7 +107,7 @@ pub(super) async fn establish(
                         "the server sent GOAWAY {goaway} right after its SETTINGS: it takes no calls"
                     )));
                 }
-                max_concurrent_streams
+                (max_concurrent_streams, settings)
             }
             Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
                 return Err(http2_error(format!(
@@ -125,6 +127,9 @@ pub(super) async fn establish(
             server_id,
             draining,
             max_concurrent_streams,
+            server_settings: server_settings.into(),
+            server_certificate_expiry,
+            client_id,
         },
         frames,
         closed,
