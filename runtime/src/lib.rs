@@ -92,8 +92,7 @@ mod testing;
 
 pub use channel::{
     BakedTarget, BuildError, Channel, ChannelBuilder, ChannelStats, ConnectionStats,
-    http2_setting_name,
-    PROFILE_VARIABLE, ResponseBody, ResponseFuture, StateWatcher,
+    PROFILE_VARIABLE, ResponseBody, ResponseFuture, StateWatcher, http2_setting_name,
 };
 pub use ephemos_config::model::{ConnectionConfig, TargetConfig};
 pub use ephemos_config::value::Address;

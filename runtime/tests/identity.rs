@@ -487,13 +487,10 @@ async fn a_connection_is_replaced_before_its_certificate_expires() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connections_stats_show_both_identities_the_certificates_end_and_the_servers_settings()
-{
+async fn a_connections_stats_show_both_identities_the_certificates_end_and_the_servers_settings() {
     let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
     let lifetime = Duration::from_secs(3 * 3600);
-    let server_svid = ca
-        .mint(&id("spiffe://example.org/echo"), lifetime)
-        .unwrap();
+    let server_svid = ca.mint(&id("spiffe://example.org/echo"), lifetime).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = ephemos::server::incoming(
@@ -529,12 +526,17 @@ async fn a_connections_stats_show_both_identities_the_certificates_end_and_the_s
         Some(id("spiffe://example.org/ephemos/client"))
     );
     assert_eq!(connection.server_id, Some(id("spiffe://example.org/echo")));
-    let expiry = connection.server_certificate_expiry.expect("an expiry over TLS");
+    let expiry = connection
+        .server_certificate_expiry
+        .expect("an expiry over TLS");
     let expected = std::time::SystemTime::now() + lifetime;
     let off = expiry
         .duration_since(expected)
         .unwrap_or_else(|e| e.duration());
-    assert!(off < Duration::from_secs(120), "expiry {expiry:?}, expected about {expected:?}");
+    assert!(
+        off < Duration::from_secs(120),
+        "expiry {expiry:?}, expected about {expected:?}"
+    );
     assert!(
         connection.server_settings.contains(&(3, 7)),
         "{:?}",

@@ -268,10 +268,10 @@ impl Channel {
                     idle_for: Instant::now().saturating_duration_since(s.load().last_used()),
                     max_concurrent_streams: connection.and_then(|c| c.max_concurrent_streams),
                     server_id: connection.and_then(|c| c.server_id.clone()),
-                    server_certificate_expiry: connection
-                        .and_then(|c| c.server_certificate_expiry),
+                    server_certificate_expiry: connection.and_then(|c| c.server_certificate_expiry),
                     client_id: connection.and_then(|c| c.client_id.clone()),
-                    server_settings: connection.map_or_else(Vec::new, |c| c.server_settings.to_vec()),
+                    server_settings: connection
+                        .map_or_else(Vec::new, |c| c.server_settings.to_vec()),
                     last_error,
                 }
             })
