@@ -1,4 +1,5 @@
-//! `ephemos`: the command-line face of ephemos-config.
+//! `ephemos`: the command line of ephemos: check and explain `connections.toml`, and
+//! probe and call its targets with exactly the settings their services use.
 //!
 //! - `ephemos check [FILE]` validates a `connections.toml` (default `./connections.toml`),
 //!   prints every error and warning with its place, then each target's resolved settings
@@ -6,12 +7,28 @@
 //! - `ephemos render [FILE] TARGET` prints the gRPC service config JSON exactly as a
 //!   client of TARGET bakes it, and the target's dial settings.
 //!
-//! Both take `--format json` for tools. The command sits on top of the workspace: it
-//! depends on ephemos-config only (and, later, on the runtime for `probe`).
+//! - `ephemos probe [FILE] TARGET` connects with the target's settings and identity and
+//!   reports resolution, TCP connect time, the TLS peer (SPIFFE ID, certificate end),
+//!   the server's HTTP/2 settings, health, round trips and each state change. Exit 0
+//!   only when the target is SERVING (or has no health service and answered).
+//! - `ephemos call [FILE] TARGET METHOD --data JSON --proto FILE` calls a method with a
+//!   JSON request through the target's own channel (its retry policy, pool, identity);
+//!   `--repeat N --concurrency C` makes a small load and prints a summary.
+//!
+//! All take `--format json` for tools. Exit codes: 0 success; 1 the file has errors
+//! (`check`), the target failed the probe, or a call did not end OK; 2 the command
+//! could not run (unreadable file, unknown target, bad arguments).
+//!
+//! The command sits on top of the workspace: it reads files with ephemos-config and
+//! connects with the runtime (`ephemos`), exactly as a service's generated client does.
 
+mod call;
 mod check;
+mod duration_text;
 mod json;
+mod probe;
 mod render;
+mod target;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -19,7 +36,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Check and explain ephemos connection settings.
+/// Check and explain ephemos connection settings; probe and call their targets.
 #[derive(Parser)]
 #[command(name = "ephemos", version, about)]
 struct Cli {
@@ -45,6 +62,56 @@ enum Command {
         args: Vec<String>,
         /// The target's settings in this profile (`[targets.T.profiles.P]`), as a client
         /// running with EPHEMOS_PROFILE=P gets them.
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Connect to a target with its settings and identity, and report each step:
+    /// resolution, TCP connect, TLS peer, HTTP/2 settings, health, round trips, states.
+    Probe {
+        /// `[FILE] TARGET`: the file (default connections.toml) and the target's name.
+        #[arg(num_args = 1..=2, required = true, value_names = ["FILE", "TARGET"])]
+        args: Vec<String>,
+        /// The target's settings in this profile, as a client with EPHEMOS_PROFILE=P.
+        #[arg(long)]
+        profile: Option<String>,
+        /// The longest the probe waits for a READY connection and for each check.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Call one method of a target with a JSON request, through the target's channel
+    /// (its method policy, pool and identity).
+    Call {
+        /// `[FILE] TARGET METHOD`: the file (default connections.toml), the target, and
+        /// `pkg.Service/Method` (or `Method` of the target's `service`).
+        #[arg(num_args = 2..=3, required = true, value_names = ["FILE", "TARGET", "METHOD"])]
+        args: Vec<String>,
+        /// The request as JSON (an array of messages for client-streaming methods), or
+        /// `@FILE` to read it from a file.
+        #[arg(long, short = 'd', default_value = "{}")]
+        data: String,
+        /// A proto file that defines the method (repeat for more).
+        #[arg(long = "proto", value_name = "FILE")]
+        protos: Vec<PathBuf>,
+        /// A folder the protos' imports are found in (default: each proto's folder).
+        #[arg(long = "include", short = 'I', value_name = "DIR")]
+        includes: Vec<PathBuf>,
+        /// Metadata `key: value` sent with every call (repeat for more).
+        #[arg(long = "header", short = 'H', value_name = "KEY: VALUE")]
+        headers: Vec<String>,
+        /// A deadline for each call (the method's configured timeout applies as well).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// How many calls to make; more than one prints a summary instead of responses.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// How many calls run at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// The target's settings in this profile, as a client with EPHEMOS_PROFILE=P.
         #[arg(long)]
         profile: Option<String>,
         #[command(flatten)]
@@ -110,6 +177,53 @@ fn main() -> ExitCode {
             )
             .map(|text| (text, ExitCode::SUCCESS))
         }
+        Command::Probe {
+            args,
+            profile,
+            timeout,
+            output,
+        } => {
+            let (file, rest) = target::split_file(&args, 1);
+            probe::run(
+                &file,
+                &rest[0],
+                profile.as_deref(),
+                timeout,
+                output.format,
+                output.color(),
+            )
+            .map(passed)
+        }
+        Command::Call {
+            args,
+            data,
+            protos,
+            includes,
+            headers,
+            timeout,
+            repeat,
+            concurrency,
+            profile,
+            output,
+        } => {
+            let (file, rest) = target::split_file(&args, 2);
+            call::run(call::CallArgs {
+                file,
+                target: rest[0].clone(),
+                method: rest[1].clone(),
+                profile,
+                data,
+                protos,
+                includes,
+                headers,
+                timeout,
+                repeat,
+                concurrency,
+                format: output.format,
+                color: output.color(),
+            })
+            .map(passed)
+        }
     };
     match result {
         Ok((text, code)) => {
@@ -122,6 +236,27 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The exit code of a command that passed or failed against a target.
+fn passed((text, ok): (String, bool)) -> (String, ExitCode) {
+    (
+        text,
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
+}
+
+/// The runtime the commands that connect run on.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 /// Reads and checks a file, turning an I/O failure into a message that names it.

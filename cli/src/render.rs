@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use ephemos_config::diagnostic::render as render_diagnostic;
 use serde_json::json;
 
 use crate::{Format, json};
@@ -15,43 +14,12 @@ pub(crate) fn run(
     format: Format,
     color: bool,
 ) -> Result<String, String> {
-    let checked = crate::load(file)?;
-    if checked.diagnostics.has_errors() {
-        for diagnostic in checked.diagnostics.errors() {
-            eprintln!("{}\n", render_diagnostic(diagnostic, color));
-        }
-        return Err(format!(
-            "{} has errors; `ephemos check {}` lists them",
-            file.display(),
-            file.display()
-        ));
-    }
-    let Some(resolved) = checked.target(target) else {
-        let names: Vec<&str> = checked.target_names().collect();
-        return Err(format!(
-            "no target `{target}` in {}; the targets are: {}",
-            file.display(),
-            names.join(", ")
-        ));
+    let checked = crate::target::load_clean(file, color)?;
+    let names: Vec<&str> = match checked.target(target) {
+        Some(resolved) => crate::target::profile_names(resolved),
+        None => Vec::new(),
     };
-    let names: Vec<&str> = resolved
-        .profiles
-        .iter()
-        .filter_map(|p| p.profile.as_deref())
-        .collect();
-    let resolved = match profile {
-        None => resolved,
-        Some(name) => resolved.profile(name).ok_or_else(|| {
-            if names.is_empty() {
-                format!("no profile `{name}`: {} declares none", file.display())
-            } else {
-                format!(
-                    "no profile `{name}`; the profiles are: {}",
-                    names.join(", ")
-                )
-            }
-        })?,
-    };
+    let resolved = crate::target::select(&checked, file, target, profile)?;
     let heading = match profile {
         Some(p) => format!("`{target}` in profile `{p}`"),
         None => format!("`{target}`"),

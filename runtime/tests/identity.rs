@@ -573,21 +573,8 @@ async fn a_source_outlives_its_identity_and_keeps_reloading() {
                 Duration::from_secs(3600),
             )
             .unwrap();
-        (
-            write_pem(dir.path(), "svid.pem", "CERTIFICATE", &material.svid.chain),
-            write_pem(
-                dir.path(),
-                "svid.key",
-                "PRIVATE KEY",
-                std::slice::from_ref(&material.svid.private_key),
-            ),
-            write_pem(
-                dir.path(),
-                "bundle.pem",
-                "CERTIFICATE",
-                &material.bundles[0].1,
-            ),
-        )
+        let paths = material.write_pem_files(dir.path(), "svid").unwrap();
+        (paths.cert, paths.key, paths.bundle)
     };
     let (cert, key, bundle) = write("first");
     let identity = Identity::files(cert, key, bundle);
@@ -656,18 +643,6 @@ async fn no_workload_api_is_a_clear_error_after_the_initial_sync_timeout() {
     );
 }
 
-fn write_pem(dir: &std::path::Path, name: &str, tag: &str, ders: &[Vec<u8>]) -> std::path::PathBuf {
-    let text: String = ders
-        .iter()
-        .map(|der| pem::encode(&pem::Pem::new(tag, der.clone())))
-        .collect();
-    let path = dir.join(name);
-    let temporary = dir.join(format!("{name}.tmp"));
-    std::fs::write(&temporary, text).unwrap();
-    std::fs::rename(&temporary, &path).unwrap();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_files_source_reads_pem_files_and_reloads_them() {
     let server = mtls_server(
@@ -678,21 +653,8 @@ async fn the_files_source_reads_pem_files_and_reloads_them() {
     let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let write = |material: &ephemos::identity::X509Material| {
-        (
-            write_pem(dir.path(), "svid.pem", "CERTIFICATE", &material.svid.chain),
-            write_pem(
-                dir.path(),
-                "svid.key",
-                "PRIVATE KEY",
-                std::slice::from_ref(&material.svid.private_key),
-            ),
-            write_pem(
-                dir.path(),
-                "bundle.pem",
-                "CERTIFICATE",
-                &material.bundles[0].1,
-            ),
-        )
+        let paths = material.write_pem_files(dir.path(), "svid").unwrap();
+        (paths.cert, paths.key, paths.bundle)
     };
     let (cert, key, bundle) = write(
         &ca.mint(

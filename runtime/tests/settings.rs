@@ -50,6 +50,16 @@ async fn connect_reports_a_build_error_too() {
     assert!(matches!(no_endpoints, Err(BuildError::NoEndpoints { .. })));
 }
 
+#[test]
+fn a_channel_built_outside_a_runtime_is_an_error_not_a_panic() {
+    let result = Channel::plaintext("127.0.0.1:1".parse::<ephemos::Address>().unwrap())
+        .connection(quick())
+        .connect_lazy();
+    let error = result.expect_err("no runtime here");
+    assert!(matches!(error, BuildError::NoRuntime { .. }), "{error:?}");
+    assert!(error.to_string().contains("Runtime::enter"), "{error}");
+}
+
 #[tokio::test]
 async fn a_pool_given_in_code_is_checked_like_the_files() {
     let pool = ephemos::config::model::PoolConfig {

@@ -1,13 +1,17 @@
 //! The quickstart: a target declared in `connections.toml`, a client declared with one
 //! attribute, a local server with the `dev` SPIFFE identity, and calls between them.
 //! Run with `cargo run -p quickstart`; it ends by itself in a few seconds.
+//!
+//! `cargo run -p quickstart -- serve --dir DIR` runs the same server for other
+//! processes instead (the `ephemos probe` and `ephemos call` commands, CI): see
+//! [`serve`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod flaky;
+mod serve;
 
 use ephemos::ConnectivityState;
 use ephemos::config::model::ServerAuthorization;
 use ephemos::identity::Identity;
-use tonic::{Request, Response, Status};
 
 #[allow(unreachable_pub, clippy::all)]
 mod pb {
@@ -16,8 +20,9 @@ mod pb {
     ephemos::include_proto!("greeter.v1");
 }
 
-use pb::greeter_server::{Greeter as GreeterService, GreeterServer};
-use pb::{HelloReply, HelloRequest};
+use flaky::Flaky;
+use pb::HelloRequest;
+use pb::greeter_server::GreeterServer;
 
 /// The client: everything about it comes from `connections.toml` (target `greeter`, the
 /// struct's name in snake case), checked when this crate compiled, and is baked into
@@ -28,35 +33,12 @@ struct Greeter(
     ephemos::Channel,
 );
 
-/// A server that answers UNAVAILABLE to every third attempt, so retries show.
-struct Flaky {
-    calls: AtomicUsize,
-}
-
-#[tonic::async_trait]
-impl GreeterService for Flaky {
-    async fn say_hello(
-        &self,
-        request: Request<HelloRequest>,
-    ) -> Result<Response<HelloReply>, Status> {
-        let caller = ephemos::server::peer_id(&request)
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if n.is_multiple_of(3) {
-            return Err(Status::unavailable(format!(
-                "attempt {n}: pretending to be overloaded"
-            )));
-        }
-        let name = request.into_inner().name;
-        Ok(Response::new(HelloReply {
-            message: format!("hello {name} (you are {caller})"),
-        }))
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve::run(&args[1..]).await;
+    }
     println!("== the target, as resolved when this crate compiled");
     let checked =
         ephemos::config::check_str("connections.toml", include_str!("../connections.toml"));
@@ -77,9 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server_identity = Identity::dev(&"spiffe://example.org/greeter".parse()?)?;
     let incoming =
         ephemos::server::incoming(listener, server_identity, ServerAuthorization::Any).await?;
-    let service = GreeterServer::new(Flaky {
-        calls: AtomicUsize::new(0),
-    });
+    let service = GreeterServer::new(Flaky::default());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)

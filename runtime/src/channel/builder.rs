@@ -44,6 +44,15 @@ pub enum BuildError {
         /// Why.
         error: IdentityError,
     },
+    /// Built outside a tokio runtime: the channel's connections are tasks, and need one.
+    #[error(
+        "target `{target}`: a channel is built inside a tokio runtime (its connections are \
+         tasks); build it in async code, or within `Runtime::enter`"
+    )]
+    NoRuntime {
+        /// The target's name.
+        target: String,
+    },
     /// No endpoint to connect to.
     #[error("target `{target}` has no endpoints")]
     NoEndpoints {
@@ -275,8 +284,14 @@ impl ChannelBuilder {
     /// Creates the channel without any I/O: the first call (or [`Channel::connect`])
     /// connects. Fails when a setting given in code breaks a rule of `connections.toml`
     /// (the same words), there is no endpoint, the identity cannot be set up, or a
-    /// plaintext channel is told which servers to accept.
+    /// plaintext channel is told which servers to accept, or it is called outside a
+    /// tokio runtime.
     pub fn connect_lazy(mut self) -> Result<Channel, BuildError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BuildError::NoRuntime {
+                target: self.target,
+            });
+        }
         // gRFC A105's service-config key means the same as `pool.max_size`.
         if let Some(scaling) = self.service_config.connection_scaling {
             self.pool.max_size = scaling.max_connections_per_subchannel;

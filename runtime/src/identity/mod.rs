@@ -12,10 +12,12 @@ mod authorization;
 mod dev_ca;
 mod files;
 mod material;
+mod pem_writer;
 
 pub use agent::{AbortOnDrop, LocalAgent};
 pub use dev_ca::{DEFAULT_SVID_LIFETIME, DevCa};
 pub use material::{SvidMaterial, X509Material};
+pub use pem_writer::PemPaths;
 
 pub(crate) use authorization::{PeerAuthorizer, Refusal};
 

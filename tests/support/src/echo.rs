@@ -46,6 +46,11 @@ impl EchoService {
         }
     }
 
+    /// Calls this service has received (on whatever incoming stream it serves).
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     /// Counts a call (and the connection it came on) and records the `grpc-timeout` it
     /// carried.
     fn enter<T>(&self, request: &Request<T>) {

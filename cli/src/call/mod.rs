@@ -1,0 +1,304 @@
+//! `ephemos call`: calls one method of a target with a JSON request, through an
+//! `ephemos::Channel` built from the target's resolved settings, so the call has the
+//! service's own method policy (timeout, retries or hedging), pool and identity.
+//!
+//! Messages are dynamic: the target's protos are compiled here with protox and the
+//! request is read from JSON into a `prost_reflect::DynamicMessage`. With `--repeat N
+//! --concurrency C` it is a small load: C callers share N calls, an indicatif progress
+//! bar shows them on a terminal, and a summary gives statuses, retries and latency
+//! percentiles.
+
+mod codec;
+mod schema;
+mod summary;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ephemos::Channel;
+use ephemos_config::value::Code as StatusName;
+use http::uri::PathAndQuery;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prost_reflect::{DynamicMessage, MethodDescriptor};
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::{GrpcMethod, Request, Status};
+
+use codec::DynamicCodec;
+use summary::{Finished, Summary};
+
+use crate::Format;
+
+/// What `ephemos call` was asked to do.
+pub(crate) struct CallArgs {
+    /// The file and target.
+    pub(crate) file: PathBuf,
+    /// The target's name.
+    pub(crate) target: String,
+    /// The profile, if any.
+    pub(crate) profile: Option<String>,
+    /// `pkg.Service/Method`, or `Method` of the target's service.
+    pub(crate) method: String,
+    /// The request as JSON, or `@FILE`.
+    pub(crate) data: String,
+    /// The protos that define the method.
+    pub(crate) protos: Vec<PathBuf>,
+    /// Where their imports are.
+    pub(crate) includes: Vec<PathBuf>,
+    /// `key: value` metadata for every call.
+    pub(crate) headers: Vec<String>,
+    /// A deadline for each call, besides the method's own timeout.
+    pub(crate) timeout: Option<Duration>,
+    /// How many calls.
+    pub(crate) repeat: usize,
+    /// How many at once.
+    pub(crate) concurrency: usize,
+    /// Output.
+    pub(crate) format: Format,
+    /// Colour in diagnostics.
+    pub(crate) color: bool,
+}
+
+/// One method, ready to call.
+struct Call {
+    method: MethodDescriptor,
+    path: PathAndQuery,
+    names: (&'static str, &'static str),
+    requests: Vec<DynamicMessage>,
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+}
+
+/// Runs the calls; the text to print and whether every call was OK.
+pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
+    let checked = crate::target::load_clean(&args.file, args.color)?;
+    let resolved =
+        crate::target::select(&checked, &args.file, &args.target, args.profile.as_deref())?;
+    let pool = schema::compile(&args.protos, &args.includes)?;
+    let method = schema::find_method(&pool, &args.method, resolved.config.service.as_deref())?;
+    let requests = schema::requests(&method, &args.data)?;
+    let service = method.parent_service().full_name().to_owned();
+    let call = Call {
+        path: PathAndQuery::try_from(format!("/{service}/{}", method.name()))
+            .map_err(|e| format!("the method's path is not valid: {e}"))?,
+        // The method's names, for the metrics' grpc.method label (the process makes
+        // one call kind, so keeping them for its life costs one string each).
+        names: (
+            Box::leak(service.into_boxed_str()),
+            Box::leak(method.name().to_owned().into_boxed_str()),
+        ),
+        metadata: metadata(&args.headers)?,
+        method,
+        requests,
+        timeout: args.timeout,
+    };
+    if args.repeat == 0 || args.concurrency == 0 {
+        return Err("--repeat and --concurrency must be at least 1".to_owned());
+    }
+    let runtime = crate::runtime()?;
+    let channel = {
+        let _entered = runtime.enter();
+        Channel::from_target(&resolved.config)
+            .connect_lazy()
+            .map_err(|e| e.to_string())?
+    };
+    if args.repeat == 1 {
+        let result = runtime.block_on(call.once(&channel));
+        return Ok(single(result, args.format));
+    }
+    let (finished, wall) = runtime.block_on(load(
+        Arc::new(call),
+        channel.clone(),
+        args.repeat,
+        args.concurrency,
+        args.format == Format::Text,
+    ));
+    let summary = Summary::new(finished, wall, &channel.stats());
+    let text = match args.format {
+        Format::Text => summary.text(),
+        Format::Json => format!("{}\n", summary.json()),
+    };
+    Ok((text, summary.all_ok()))
+}
+
+/// The output of one call: its responses, or its status.
+fn single(result: Result<Vec<DynamicMessage>, Status>, format: Format) -> (String, bool) {
+    let ok = result.is_ok();
+    let text = match (format, result) {
+        (Format::Text, Ok(responses)) => responses
+            .iter()
+            .map(|r| serde_json::to_string_pretty(r).unwrap_or_default() + "\n")
+            .collect(),
+        (Format::Text, Err(status)) => {
+            format!("error: {}: {}\n", status_name(&status), status.message())
+        }
+        (Format::Json, Ok(responses)) => format!(
+            "{}\n",
+            serde_json::json!({ "status": "OK", "responses": responses })
+        ),
+        (Format::Json, Err(status)) => format!(
+            "{}\n",
+            serde_json::json!({ "status": status_name(&status), "message": status.message() })
+        ),
+    };
+    (text, ok)
+}
+
+/// Runs `repeat` calls, `concurrency` at a time; each call's status and latency.
+async fn load(
+    call: Arc<Call>,
+    channel: Channel,
+    repeat: usize,
+    concurrency: usize,
+    progress: bool,
+) -> (Vec<Finished>, Duration) {
+    let bar = ProgressBar::with_draw_target(
+        Some(repeat as u64),
+        if progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} calls {per_sec} {msg}") {
+        bar.set_style(style);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(Mutex::new(Vec::with_capacity(repeat)));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.min(repeat))
+        .map(|_| {
+            let (call, channel, next, finished, bar) = (
+                call.clone(),
+                channel.clone(),
+                next.clone(),
+                finished.clone(),
+                bar.clone(),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < repeat {
+                    let begun = Instant::now();
+                    let result = call.once(&channel).await;
+                    let done = Finished {
+                        status: match &result {
+                            Ok(_) => "OK",
+                            Err(status) => status_name(status),
+                        },
+                        message: result.err().map(|s| s.message().to_owned()),
+                        took: begun.elapsed(),
+                    };
+                    if done.message.is_some() {
+                        bar.set_message(format!("last error: {}", done.status));
+                    }
+                    if let Ok(mut finished) = finished.lock() {
+                        finished.push(done);
+                    }
+                    bar.inc(1);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let wall = started.elapsed();
+    bar.finish_and_clear();
+    let finished = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+    (finished, wall)
+}
+
+impl Call {
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        *request.metadata_mut() = self.metadata.clone();
+        if let Some(timeout) = self.timeout {
+            request.set_timeout(timeout);
+        }
+        request
+            .extensions_mut()
+            .insert(GrpcMethod::new(self.names.0, self.names.1));
+        request
+    }
+
+    /// One call of the method; the responses it got.
+    async fn once(&self, channel: &Channel) -> Result<Vec<DynamicMessage>, Status> {
+        let mut grpc = tonic::client::Grpc::new(channel.clone())
+            .max_decoding_message_size(channel.max_recv_message_size());
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("the channel is not ready: {e}")))?;
+        let codec = DynamicCodec::new(self.method.output());
+        let path = self.path.clone();
+        let first = || {
+            self.requests
+                .first()
+                .cloned()
+                .unwrap_or_else(|| DynamicMessage::new(self.method.input()))
+        };
+        match (
+            self.method.is_client_streaming(),
+            self.method.is_server_streaming(),
+        ) {
+            (false, false) => {
+                let response = grpc.unary(self.request(first()), path, codec).await?;
+                Ok(vec![response.into_inner()])
+            }
+            (false, true) => {
+                let response = grpc
+                    .server_streaming(self.request(first()), path, codec)
+                    .await?;
+                collect(response.into_inner()).await
+            }
+            (true, false) => {
+                let stream = futures_util::stream::iter(self.requests.clone());
+                let response = grpc
+                    .client_streaming(self.request(stream), path, codec)
+                    .await?;
+                Ok(vec![response.into_inner()])
+            }
+            (true, true) => {
+                let stream = futures_util::stream::iter(self.requests.clone());
+                let response = grpc.streaming(self.request(stream), path, codec).await?;
+                collect(response.into_inner()).await
+            }
+        }
+    }
+}
+
+async fn collect(
+    mut stream: tonic::Streaming<DynamicMessage>,
+) -> Result<Vec<DynamicMessage>, Status> {
+    let mut messages = Vec::new();
+    while let Some(message) = stream.message().await? {
+        messages.push(message);
+    }
+    Ok(messages)
+}
+
+/// `key: value` pairs as metadata (`-bin` keys take base64 values, as gRPC sends them).
+fn metadata(headers: &[String]) -> Result<MetadataMap, String> {
+    let mut map = MetadataMap::new();
+    for header in headers {
+        let (key, value) = header
+            .split_once(':')
+            .ok_or_else(|| format!("-H `{header}`: write `key: value`"))?;
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        if key.ends_with("-bin") {
+            return Err(format!(
+                "-H `{header}`: binary metadata is not supported yet; send an ASCII key"
+            ));
+        }
+        let name = MetadataKey::from_bytes(key.as_bytes())
+            .map_err(|_| format!("-H `{header}`: `{key}` is not a valid metadata key"))?;
+        let value = MetadataValue::try_from(value)
+            .map_err(|_| format!("-H `{header}`: the value must be printable ASCII"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// A status's code as gRPC names it (`UNAVAILABLE`).
+fn status_name(status: &Status) -> &'static str {
+    StatusName::from_number(status.code() as i64).map_or("UNKNOWN", StatusName::name)
+}
