@@ -225,6 +225,13 @@ async fn probe_fails_with_the_reason_when_nothing_listens() {
         "{text}"
     );
     assert!(
+        field(&text, "states")
+            .and_then(|states| states.rsplit(" -> ").next())
+            .unwrap()
+            .starts_with("TRANSIENT_FAILURE"),
+        "{text}"
+    );
+    assert!(
         field(&text, "tcp connect")
             .unwrap()
             .starts_with(&format!("{closed} failed after")),

@@ -1,4 +1,6 @@
-//! The attribute's arguments: `target`, `config`, and settings as `key = literal`.
+//! The attribute's arguments: `target`, `config`, settings as `key = literal`, and the
+//! runtime behaviour that is code rather than a setting: `interceptor = path::to::fn`
+//! (repeatable, in order) and `propagate_identity = true`.
 
 use ephemos_config::{ArgumentValue, ClientArgument};
 use proc_macro2::Span;
@@ -12,6 +14,10 @@ pub(crate) struct Arguments {
     pub(crate) config: Option<(String, Span)>,
     pub(crate) settings: Vec<ClientArgument>,
     pub(crate) setting_spans: Vec<Span>,
+    /// Functions to add with `ChannelBuilder::interceptor`, in order.
+    pub(crate) interceptors: Vec<syn::Path>,
+    /// `propagate_identity = true`.
+    pub(crate) propagate_identity: bool,
 }
 
 fn literal(expr: &Expr) -> Option<ArgumentValue> {
@@ -44,6 +50,8 @@ pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Arguments> 
         config: None,
         settings: Vec::new(),
         setting_spans: Vec::new(),
+        interceptors: Vec::new(),
+        propagate_identity: false,
     };
     let mut errors: Option<syn::Error> = None;
     let mut fail = |e: syn::Error| match &mut errors {
@@ -59,6 +67,20 @@ pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Arguments> 
             continue;
         };
         let span = syn::spanned::Spanned::span(&pair);
+        if key == "interceptor" {
+            match &pair.value {
+                Expr::Path(path) if path.qself.is_none() => {
+                    arguments.interceptors.push(path.path.clone());
+                }
+                other => fail(syn::Error::new_spanned(
+                    other,
+                    "`interceptor` takes the path of a function \
+                     `fn(&str, &mut tonic::metadata::MetadataMap) -> Result<(), tonic::Status>`, \
+                     such as `interceptor = crate::auth::add_token`",
+                )),
+            }
+            continue;
+        }
         let Some(value) = literal(&pair.value) else {
             fail(syn::Error::new_spanned(
                 &pair.value,
@@ -72,6 +94,11 @@ pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Arguments> 
             ("target" | "config", _) => fail(syn::Error::new_spanned(
                 &pair.value,
                 format!("`{key}` takes a string"),
+            )),
+            ("propagate_identity", ArgumentValue::Bool(on)) => arguments.propagate_identity = on,
+            ("propagate_identity", _) => fail(syn::Error::new_spanned(
+                &pair.value,
+                "`propagate_identity` takes true or false",
             )),
             (_, value) => {
                 arguments.settings.push(ClientArgument { key, value });

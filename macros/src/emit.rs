@@ -19,6 +19,10 @@ pub(crate) struct Baked<'a> {
     pub(crate) resolved: &'a ResolvedTarget,
     /// The `connections.toml` read, to rebuild when it changes.
     pub(crate) config_file: Option<String>,
+    /// The attribute's interceptors, in order.
+    pub(crate) interceptors: Vec<syn::Path>,
+    /// The attribute's `propagate_identity = true`.
+    pub(crate) propagate_identity: bool,
 }
 
 /// The section rustdoc shows on the struct: where its settings came from and what the
@@ -67,6 +71,23 @@ fn docs(item: &ItemStruct, shape: &Shape, baked: &Baked<'_>) -> Vec<String> {
             "- To keep the channel (state, stats), build it with `builder()`, keep a clone, and use `from_channel`; or declare a second field of type `ephemos::Channel`, and `channel()` returns it."
                 .to_owned(),
         );
+    }
+    if !baked.interceptors.is_empty() {
+        let names: Vec<String> = baked
+            .interceptors
+            .iter()
+            .map(|p| format!("`{}`", quote!(#p).to_string().replace(' ', "")))
+            .collect();
+        lines.push(format!(
+            "- Interceptors from the attribute, run in this order on every call: {}.",
+            names.join(", ")
+        ));
+    }
+    if baked.propagate_identity {
+        lines.push(format!(
+            "- Propagates its SPIFFE ID on every call in `{}` (information only for servers).",
+            "ephemos-caller-spiffe-id"
+        ));
     }
     if let Some(message) = not_in_force_message(config, &[]) {
         lines.extend([String::new(), format!("Warning: {message}.")]);
@@ -150,6 +171,16 @@ pub(crate) fn client(item: &ItemStruct, shape: &Shape, baked: &Baked<'_>) -> Tok
         }
     });
     let warning = not_in_force_warning(item, baked);
+    // The attribute's code: each interceptor (a type error points at its path), and
+    // identity propagation.
+    let interceptors = baked.interceptors.iter().map(|path| {
+        quote_spanned! {syn::spanned::Spanned::span(path)=>
+            let builder = builder.interceptor(#path);
+        }
+    });
+    let propagate = baked
+        .propagate_identity
+        .then(|| quote! { let builder = builder.propagate_identity(true); });
     quote! {
         #struct_item
 
@@ -179,7 +210,15 @@ pub(crate) fn client(item: &ItemStruct, shape: &Shape, baked: &Baked<'_>) -> Tok
             /// names (unset: the target's own), to change them at run time (identity,
             /// server authorization, endpoints) before connecting.
             pub fn builder() -> ::core::result::Result<::ephemos::ChannelBuilder, ::ephemos::BuildError> {
-                Self::BAKED.builder()
+                Self::BAKED.builder().map(Self::with_attribute_code)
+            }
+
+            /// What the attribute adds to a builder besides settings: its interceptors and
+            /// identity propagation.
+            fn with_attribute_code(builder: ::ephemos::ChannelBuilder) -> ::ephemos::ChannelBuilder {
+                #(#interceptors)*
+                #propagate
+                builder
             }
 
             /// A channel builder with the baked settings of `profile` (`None`: the
@@ -187,7 +226,7 @@ pub(crate) fn client(item: &ItemStruct, shape: &Shape, baked: &Baked<'_>) -> Tok
             pub fn builder_for_profile(
                 profile: ::core::option::Option<&str>,
             ) -> ::core::result::Result<::ephemos::ChannelBuilder, ::ephemos::BuildError> {
-                Self::BAKED.builder_for_profile(profile)
+                Self::BAKED.builder_for_profile(profile).map(Self::with_attribute_code)
             }
 
             /// The client over a channel built elsewhere (from [`Self::builder`]).

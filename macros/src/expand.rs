@@ -173,6 +173,8 @@ pub(crate) fn expand(attribute: TokenStream, item: TokenStream) -> syn::Result<T
             .collect::<syn::Result<_>>()?,
         resolved: &resolved,
         config_file: file.map(|_| path.display().to_string()),
+        interceptors: arguments.interceptors.clone(),
+        propagate_identity: arguments.propagate_identity,
     };
     Ok(emit::client(&item, &shape, &baked))
 }

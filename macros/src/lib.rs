@@ -3,7 +3,8 @@
 //! `#[ephemos::client(...)]` (also `ephemos::ephemos_client`): on a newtype over a tonic
 //! client, reads `connections.toml` at compile time through ephemos-config, applies the
 //! attribute's arguments on top, and bakes the resolved configuration into the binary as
-//! constants. A wrong value is a compile error spanned on its argument (or naming the
+//! constants, and adds the attribute's interceptors and identity propagation to the
+//! generated `builder()`. A wrong value is a compile error spanned on its argument (or naming the
 //! file's `line:column`). This crate only parses and emits: the rules live in
 //! ephemos-config, where unit tests reach them.
 //!

@@ -15,6 +15,14 @@ use std::sync::Arc;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+/// The metadata that carries the caller's SPIFFE ID when a channel propagates its
+/// identity ([`ChannelBuilder::propagate_identity`](crate::ChannelBuilder::propagate_identity)):
+/// the ID of the SVID the client presented on the connection the attempt went on.
+/// Information only, for logs and for the calls a server makes in turn: a server
+/// authorizes by the mTLS peer ([`crate::server::peer_id`]), never by this header,
+/// which any client (or a proxy in between) can write.
+pub const CALLER_ID_HEADER: &str = "ephemos-caller-spiffe-id";
+
 /// An interceptor: given the call's path (`/package.Service/Method`) and its outgoing
 /// metadata, changes the metadata or refuses the call.
 pub type Interceptor = Arc<dyn Fn(&str, &mut MetadataMap) -> Result<(), Status> + Send + Sync>;

@@ -109,6 +109,10 @@ pub use ephemos_config as config;
 /// `TARGET`, `CONFIG`, `PROFILES`, `BAKED`, `SERVICE_CONFIG_JSON`, `connect()`,
 /// `connect_lazy()`, `builder()`, `builder_for_profile()`, `from_channel()`, and `Deref`
 /// to the tonic client; with a second field of type `ephemos::Channel`, `channel()`.
+/// Besides settings, the attribute takes code: `interceptor = path::to::function`
+/// (repeatable; each a `fn(&str, &mut MetadataMap) -> Result<(), Status>`, run in order
+/// on every call, see [`interceptor`]) and `propagate_identity = true` (see
+/// [`ChannelBuilder::propagate_identity`]); the generated `builder()` adds both.
 /// docs/design.md section 1 has the details.
 pub use ephemos_macros::client;
 /// The same attribute, under the name the project's documents use.

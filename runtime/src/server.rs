@@ -20,7 +20,11 @@
 //! ```
 //!
 //! Trust the mTLS peer, never a header: [`peer_id`] is the only caller identity a
-//! handler should authorize on.
+//! handler should authorize on. A client that propagates its identity
+//! ([`ChannelBuilder::propagate_identity`](crate::ChannelBuilder::propagate_identity))
+//! also sends its SPIFFE ID in the [`CALLER_ID_HEADER`] metadata; that is information
+//! for logs and for the calls the server makes in turn, never proof: any client, or a
+//! proxy in between, can write it. [`claimed_caller_id`] reads it under that name.
 
 use std::io;
 use std::net::SocketAddr;
@@ -81,6 +85,18 @@ pub fn peer_id<T>(request: &tonic::Request<T>) -> Option<&SpiffeId> {
         .extensions()
         .get::<PeerIdentity>()
         .map(|p| &p.spiffe_id)
+}
+
+pub use crate::interceptor::CALLER_ID_HEADER;
+
+/// The SPIFFE ID a client says it is in [`CALLER_ID_HEADER`], when it propagates its
+/// identity: for logs only. Authorize on [`peer_id`], which the TLS handshake proved;
+/// when both are there and differ, something between the two rewrote the header.
+pub fn claimed_caller_id<T>(request: &tonic::Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get(CALLER_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// An accepted, authenticated connection.

@@ -546,6 +546,106 @@ async fn a_connections_stats_show_both_identities_the_certificates_end_and_the_s
     assert_eq!(ephemos::http2_setting_name(4), Some("INITIAL_WINDOW_SIZE"));
 }
 
+/// A server over mTLS that records each call's metadata; the client's channel.
+async fn recording_server_and_channel(
+    propagate: bool,
+) -> (
+    ephemos_test_support::EchoService,
+    Channel,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = ephemos::server::incoming(
+        listener,
+        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
+        ServerAuthorization::Any,
+    )
+    .await
+    .unwrap();
+    let recording = ephemos_test_support::EchoService::named("echo");
+    let routes = EchoService::new(recording.clone());
+    let task = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(routes)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    let channel = Channel::mtls(
+        Address::from(addr),
+        Identity::dev(&id("spiffe://example.org/caller")).unwrap(),
+        exactly("spiffe://example.org/echo"),
+    )
+    .connection(quick())
+    .propagate_identity(propagate)
+    // Whatever an application writes under the name, the connection's ID replaces it.
+    .interceptor(|_, metadata| {
+        metadata.insert(
+            ephemos::interceptor::CALLER_ID_HEADER,
+            "spiffe://example.org/forged".parse().unwrap(),
+        );
+        Ok(())
+    })
+    .connect_lazy()
+    .unwrap();
+    (recording, channel, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_propagation_sends_the_id_the_connection_presented() {
+    let (server, channel, _task) = recording_server_and_channel(true).await;
+    let mut client = EchoClient::new(channel);
+    for _ in 0..2 {
+        client.unary(request("hi")).await.unwrap();
+    }
+    let seen: Vec<_> = server
+        .metadata()
+        .iter()
+        .map(|m| {
+            m.get_all(ephemos::interceptor::CALLER_ID_HEADER)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![vec!["spiffe://example.org/caller".to_owned()]; 2],
+        "counted at the server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_propagation_the_header_is_the_applications_own() {
+    let (server, channel, _task) = recording_server_and_channel(false).await;
+    EchoClient::new(channel).unary(request("hi")).await.unwrap();
+    let metadata = server.metadata();
+    assert_eq!(
+        metadata[0]
+            .get(ephemos::interceptor::CALLER_ID_HEADER)
+            .map(|v| v.to_str().unwrap()),
+        Some("spiffe://example.org/forged")
+    );
+}
+
+#[tokio::test]
+async fn a_plaintext_channel_cannot_propagate_an_identity() {
+    let result = Channel::plaintext(Address::from(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        1,
+    ))))
+    .propagate_identity(true)
+    .connect_lazy();
+    let error = result.expect_err("plaintext has no identity to send");
+    assert!(
+        matches!(
+            error,
+            ephemos::BuildError::PropagationWithoutIdentity { .. }
+        ),
+        "{error:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_server_frees_its_port() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

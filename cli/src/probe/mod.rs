@@ -93,8 +93,20 @@ async fn probe(config: ephemos::TargetConfig, profile: Option<&str>, timeout: Du
             report.judge_health();
         }
     }
-    // Let the recorder see the last change before the channel goes.
-    tokio::task::yield_now().await;
+    // Let the recorder see the state the channel is in now (a watcher can miss a state
+    // that lasted less than its wake-up, never the one it settles in).
+    let settled = || {
+        states
+            .lock()
+            .map(|s| s.last().map(|(_, state)| *state) == Some(channel.state()))
+            .unwrap_or(true)
+    };
+    for _ in 0..50 {
+        if settled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     recorder.abort();
     report.states = states.lock().map(|s| s.clone()).unwrap_or_default();
     report

@@ -53,6 +53,15 @@ pub enum BuildError {
         /// The target's name.
         target: String,
     },
+    /// Identity propagation asked of a plaintext channel, which has no identity to send.
+    #[error(
+        "target `{target}` propagates the caller's identity but uses plaintext: it has no \
+         SPIFFE ID to send; give it a TLS identity, or do not propagate"
+    )]
+    PropagationWithoutIdentity {
+        /// The target's name.
+        target: String,
+    },
     /// No endpoint to connect to.
     #[error("target `{target}` has no endpoints")]
     NoEndpoints {
@@ -136,6 +145,7 @@ pub struct ChannelBuilder {
     /// error, never a silent "accept any server".
     authorization: Option<ServerAuthorization>,
     interceptors: Interceptors,
+    propagate_identity: bool,
 }
 
 /// Where the channel's identity comes from. Plaintext only when chosen: by
@@ -170,6 +180,7 @@ impl ChannelBuilder {
             identity,
             authorization,
             interceptors: Interceptors::default(),
+            propagate_identity: false,
         }
     }
 
@@ -185,6 +196,7 @@ impl ChannelBuilder {
             identity: IdentityChoice::Config(config.identity.clone()),
             authorization: Some(config.server_authorization.clone()),
             interceptors: Interceptors::default(),
+            propagate_identity: false,
         }
     }
 
@@ -274,6 +286,18 @@ impl ChannelBuilder {
         self
     }
 
+    /// Sends, on every attempt, the SPIFFE ID this client presented on the attempt's
+    /// connection in the [`CALLER_ID_HEADER`](crate::interceptor::CALLER_ID_HEADER)
+    /// metadata (`ephemos-caller-spiffe-id`): the reference's identity propagation, for
+    /// a server's logs and for the services it calls in turn. Information only: the ID
+    /// is the one the TLS handshake proved, but a header proves nothing to a server,
+    /// which authorizes by [`crate::server::peer_id`]. Needs a TLS identity (a
+    /// plaintext channel fails to build).
+    pub fn propagate_identity(mut self, on: bool) -> Self {
+        self.propagate_identity = on;
+        self
+    }
+
     /// Per-method timeouts, wait-for-ready, retry and hedging policies, and the channel's
     /// retry throttling.
     pub fn service_config(mut self, config: ServiceConfig) -> Self {
@@ -287,11 +311,6 @@ impl ChannelBuilder {
     /// plaintext channel is told which servers to accept, or it is called outside a
     /// tokio runtime.
     pub fn connect_lazy(mut self) -> Result<Channel, BuildError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(BuildError::NoRuntime {
-                target: self.target,
-            });
-        }
         // gRFC A105's service-config key means the same as `pool.max_size`.
         if let Some(scaling) = self.service_config.connection_scaling {
             self.pool.max_size = scaling.max_connections_per_subchannel;
@@ -323,6 +342,7 @@ impl ChannelBuilder {
             (Some(identity), Some(authorization)) => Some(Arc::new(TlsSettings {
                 identity,
                 authorization,
+                propagate_identity: self.propagate_identity,
             })),
             (Some(_), None) => {
                 return Err(BuildError::NoServerAuthorization {
@@ -335,8 +355,19 @@ impl ChannelBuilder {
                     authorization: authorization.to_string(),
                 });
             }
+            (None, _) if self.propagate_identity => {
+                return Err(BuildError::PropagationWithoutIdentity {
+                    target: self.target,
+                });
+            }
             (None, _) => None,
         };
+        // Last: every setting is checked with or without a runtime.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BuildError::NoRuntime {
+                target: self.target,
+            });
+        }
         let authority = self
             .endpoints
             .first()

@@ -118,6 +118,7 @@ impl Channel {
             Some(TlsSettings {
                 identity,
                 authorization,
+                propagate_identity: false,
             }),
         )
     }

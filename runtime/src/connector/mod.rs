@@ -73,6 +73,8 @@ pub(crate) struct Connected {
     pub(crate) server_certificate_expiry: Option<std::time::SystemTime>,
     /// The SPIFFE ID of the SVID this client presented, over TLS.
     pub(crate) client_id: Option<SpiffeId>,
+    /// That ID as the value of the caller-ID metadata, when the channel propagates it.
+    pub(crate) caller_header: Option<http::HeaderValue>,
     /// When to replace the connection: a certificate of it nears its end (TLS only).
     pub(crate) replace_at: Option<tokio::time::Instant>,
     /// Rotations of the identity the connection was made with (TLS only).
@@ -133,6 +135,12 @@ async fn connect(tls: Option<Arc<TlsSettings>>, dial: Dial) -> Result<Connected,
     let client_id = own_leaf
         .as_deref()
         .and_then(|der| crate::identity::peer_spiffe_id(&[der.into()]));
+    let caller_header = match &tls {
+        Some(settings) if settings.propagate_identity => client_id
+            .as_ref()
+            .and_then(|id| http::HeaderValue::from_str(&id.to_string()).ok()),
+        _ => None,
+    };
     let draining = Arc::new(AtomicBool::new(false));
     let (io, frames) = FrameWatch::new(stream, draining.clone());
     Ok(Connected {
@@ -143,6 +151,7 @@ async fn connect(tls: Option<Arc<TlsSettings>>, dial: Dial) -> Result<Connected,
         server_id,
         server_certificate_expiry,
         client_id,
+        caller_header,
         replace_at,
         rotation,
     })

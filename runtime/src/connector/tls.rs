@@ -21,6 +21,9 @@ use tokio_util::either::Either;
 pub(crate) struct TlsSettings {
     pub(crate) identity: Identity,
     pub(crate) authorization: ServerAuthorization,
+    /// Send the SPIFFE ID this client presents on each call, as information
+    /// ([`crate::interceptor::CALLER_ID_HEADER`]).
+    pub(crate) propagate_identity: bool,
 }
 
 /// A connection's byte stream: plaintext, or TLS over the transport.

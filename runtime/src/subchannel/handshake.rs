@@ -56,6 +56,7 @@ pub(super) async fn establish(
         server_id,
         server_certificate_expiry,
         client_id,
+        caller_header,
         replace_at,
         rotation,
     } = connected;
@@ -130,6 +131,7 @@ pub(super) async fn establish(
             server_settings: server_settings.into(),
             server_certificate_expiry,
             client_id,
+            caller_header,
         },
         frames,
         closed,

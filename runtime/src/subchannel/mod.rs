@@ -113,6 +113,8 @@ pub(crate) struct Ready {
     draining: Arc<AtomicBool>,
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS for this connection.
     pub(crate) max_streams: Option<u32>,
+    /// The caller-ID metadata to send, when the channel propagates its identity.
+    caller_header: Option<http::HeaderValue>,
 }
 
 impl Subchannel {
@@ -265,6 +267,7 @@ impl Subchannel {
                 sender: c.sender.clone(),
                 draining: c.draining.clone(),
                 max_streams: c.max_concurrent_streams,
+                caller_header: c.caller_header.clone(),
             }),
             _ => None,
         };
@@ -286,6 +289,10 @@ impl Drop for Subchannel {
         self.shared.shutdown.send_replace(true);
     }
 }
+
+/// [`crate::interceptor::CALLER_ID_HEADER`] as a header name.
+const CALLER_ID: http::HeaderName =
+    http::HeaderName::from_static(crate::interceptor::CALLER_ID_HEADER);
 
 /// The future of an attempt through a [`Subchannel`].
 pub(crate) type ResponseFuture =
@@ -328,8 +335,13 @@ fn send(
     let Ready {
         mut sender,
         draining,
+        caller_header,
         ..
     } = ready;
+    if let Some(id) = caller_header {
+        // The connection's own ID, whatever the application wrote under the name.
+        request.headers_mut().insert(CALLER_ID, id);
+    }
     let mut early = None;
     if let Some(deadline) = CallOptions::of(&request).deadline {
         // The server gets the time that is left, not the time the call started with.

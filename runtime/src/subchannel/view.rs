@@ -32,6 +32,8 @@ pub(crate) struct Connection {
     pub(crate) server_certificate_expiry: Option<SystemTime>,
     /// The SPIFFE ID of the SVID this client presented on the connection (TLS only).
     pub(crate) client_id: Option<SpiffeId>,
+    /// The caller-ID metadata each attempt carries, when the channel propagates it.
+    pub(crate) caller_header: Option<http::HeaderValue>,
 }
 
 impl Connection {

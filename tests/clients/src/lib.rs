@@ -44,6 +44,45 @@ pub struct SmallEcho(pb::echo_client::EchoClient<ephemos::Channel>);
 #[derive(Clone)]
 pub struct OrderHistory<T = ephemos::Channel>(pb::echo_client::EchoClient<T>);
 
+/// Target `echo` with the attribute's code: two interceptors, run in this order, and
+/// identity propagation.
+#[ephemos::client(
+    target = "echo",
+    config = "connections.toml",
+    interceptor = interceptors::tenant,
+    interceptor = interceptors::trace,
+    propagate_identity = true
+)]
+pub struct TracedEcho(pb::echo_client::EchoClient<ephemos::Channel>);
+
+/// The interceptors [`TracedEcho`] declares.
+pub mod interceptors {
+    use tonic::metadata::MetadataMap;
+
+    /// Adds `tenant: blue`.
+    pub fn tenant(_path: &str, metadata: &mut MetadataMap) -> Result<(), tonic::Status> {
+        metadata.insert(
+            "tenant",
+            tonic::metadata::MetadataValue::from_static("blue"),
+        );
+        Ok(())
+    }
+
+    /// Adds `trace: <the tenant it saw>/<path>`, to show it runs after [`tenant`].
+    pub fn trace(path: &str, metadata: &mut MetadataMap) -> Result<(), tonic::Status> {
+        let tenant = metadata
+            .get("tenant")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        let value = format!("{tenant}{path}")
+            .parse()
+            .map_err(|_| tonic::Status::internal("unprintable trace value"))?;
+        metadata.insert("trace", value);
+        Ok(())
+    }
+}
+
 /// The clients ephemos-build generated, one per target (`Echo`, `Small`, `OrderHistory`).
 pub mod generated {
     ephemos::include_clients!();

@@ -16,5 +16,6 @@ fn ui() {
     cases.compile_fail("tests/ui/derive_deref.rs");
     cases.compile_fail("tests/ui/generic_without_default.rs");
     cases.compile_fail("tests/ui/profile_error.rs");
+    cases.compile_fail("tests/ui/bad_interceptor.rs");
     cases.pass("tests/ui/pass_*.rs");
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 use ephemos::config::model::{IdentitySource, ServerAuthorization};
 use ephemos::identity::Identity;
 use ephemos_clients_tests::pb::EchoRequest;
-use ephemos_clients_tests::{Echo, OrderHistory, generated};
+use ephemos_clients_tests::{Echo, OrderHistory, TracedEcho, generated};
 
 mod common;
-use common::mtls_server;
+use common::{mtls_server, recording_mtls_server};
 
 fn checked() -> ephemos::config::Checked {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/connections.toml");
@@ -214,4 +214,36 @@ async fn a_struct_with_a_channel_field_keeps_it() {
     let client = Echo::from_channel(channel);
     let copy = client.clone();
     assert_eq!(copy.channel().target(), "echo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attributes_interceptors_run_in_order_and_it_propagates_the_callers_id() {
+    let (addr, server) = recording_mtls_server("spiffe://example.org/echo").await;
+    let channel = TracedEcho::builder()
+        .unwrap()
+        .endpoints([addr.into()])
+        .connect_lazy()
+        .unwrap();
+    let mut client = TracedEcho::from_channel(channel);
+    client.unary(hello()).await.unwrap();
+    let metadata = server.metadata();
+    let seen = |key: &str| metadata[0].get(key).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(seen("tenant").as_deref(), Some("blue"));
+    // `trace` ran second: it saw the tenant the first wrote.
+    assert_eq!(seen("trace").as_deref(), Some("blue/echo.v1.Echo/Unary"));
+    // The dev identity's default client ID, the one the handshake presented.
+    assert_eq!(
+        seen(ephemos::server::CALLER_ID_HEADER).as_deref(),
+        Some("spiffe://example.org/ephemos/client")
+    );
+    // A client of the same target without the attribute's code sends none of it.
+    let plain = Echo::builder()
+        .unwrap()
+        .endpoints([addr.into()])
+        .connect_lazy()
+        .unwrap();
+    Echo::from_channel(plain).unary(hello()).await.unwrap();
+    let metadata = server.metadata();
+    assert!(metadata[1].get("tenant").is_none());
+    assert!(metadata[1].get(ephemos::server::CALLER_ID_HEADER).is_none());
 }

@@ -51,6 +51,11 @@ impl EchoService {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// The metadata of each call this service received, in order.
+    pub fn metadata(&self) -> Vec<tonic::metadata::MetadataMap> {
+        self.metadata.lock().unwrap().clone()
+    }
+
     /// Counts a call (and the connection it came on) and records the `grpc-timeout` it
     /// carried.
     fn enter<T>(&self, request: &Request<T>) {
