@@ -1,0 +1,160 @@
+//! One measurement: C callers share one client for a fixed time after a warm-up; every
+//! call's latency, the calls per second, and the client process's CPU time per call
+//! (user + system, from `/proc/self/stat`, so every thread of the client counts).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ephemos_test_support::pb::EchoRequest;
+
+use crate::clients::Client;
+
+/// The call a cell makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Load {
+    /// Unary, with this many bytes each way.
+    Unary(u32),
+    /// Server streaming: this many replies of 64 bytes.
+    ServerStream(u32),
+}
+
+impl Load {
+    /// Its name in the output.
+    pub(crate) fn name(self) -> String {
+        match self {
+            Load::Unary(64) => "unary_64B".to_owned(),
+            Load::Unary(65536) => "unary_64KiB".to_owned(),
+            Load::Unary(n) => format!("unary_{n}B"),
+            Load::ServerStream(n) => format!("server_stream_{n}x64B"),
+        }
+    }
+
+    pub(crate) fn request(self) -> EchoRequest {
+        match self {
+            Load::Unary(size) => EchoRequest {
+                message: "bench".into(),
+                count: 0,
+                reply_padding: size,
+                padding: vec![7; size as usize],
+            },
+            Load::ServerStream(count) => EchoRequest {
+                message: "bench".into(),
+                count,
+                reply_padding: 64,
+                padding: vec![7; 64],
+            },
+        }
+    }
+}
+
+/// What one measurement found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub(crate) calls_per_sec: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) cpu_us_per_call: f64,
+    pub(crate) errors: usize,
+}
+
+/// The client process's CPU time so far (all threads), in microseconds.
+fn cpu_us() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime is field 14, stime 15; `fields[0]` is field 3. Linux counts in 1/100 s.
+    (ticks(11) + ticks(12)) * 10_000.0
+}
+
+/// The peak resident set of this process so far, in MiB (`VmHWM`).
+pub(crate) fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn one(client: &Client, load: Load) -> bool {
+    match load {
+        Load::Unary(_) => client.unary(load.request()).await.is_ok(),
+        Load::ServerStream(n) => client
+            .server_stream(load.request())
+            .await
+            .is_ok_and(|replies| replies == n as usize),
+    }
+}
+
+/// Runs `concurrency` callers for `warmup`, then for `duration`, measuring the latter.
+pub(crate) async fn run(
+    client: &Client,
+    load: Load,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Sample {
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, measuring, stop) = (client.clone(), measuring.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(4096);
+                let mut errors = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let ok = one(&client, load).await;
+                    if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                        latencies.push(started.elapsed().as_micros() as u32);
+                        errors += usize::from(!ok);
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    tokio::time::sleep(warmup).await;
+    let cpu_before = cpu_us();
+    let started = Instant::now();
+    measuring.store(true, Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let cpu = cpu_us() - cpu_before;
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for caller in callers {
+        if let Ok((l, e)) = caller.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    latencies.sort_unstable();
+    let quantile = |q: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        f64::from(latencies[rank - 1])
+    };
+    let calls = latencies.len().max(1) as f64;
+    Sample {
+        calls_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_us: quantile(0.5),
+        p99_us: quantile(0.99),
+        cpu_us_per_call: cpu / calls,
+        errors,
+    }
+}
