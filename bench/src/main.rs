@@ -46,6 +46,9 @@ struct Args {
     /// Only cells whose `security/load/concurrency` contains this, e.g. `plaintext/unary_64B/16`.
     #[arg(long)]
     cells: Option<String>,
+    /// Rounds per cell (default 3; 1 with --quick): more rounds, steadier medians.
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Run as the server process (started by the benchmark itself).
     #[arg(long, hide = true)]
     server: Option<PathBuf>,
@@ -61,11 +64,12 @@ fn main() -> Result<(), Error> {
             .build()?;
         return runtime.block_on(server::run(&dir));
     }
-    let (rounds, warmup, duration) = if args.quick {
+    let (default_rounds, warmup, duration) = if args.quick {
         (1, Duration::from_millis(150), Duration::from_millis(400))
     } else {
         (3, Duration::from_millis(300), Duration::from_millis(1500))
     };
+    let rounds = args.rounds.unwrap_or(default_rounds).max(1);
 
     let dir = std::env::temp_dir().join(format!("ephemos-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
