@@ -1,4 +1,5 @@
-//! The quickstart's Greeter: it answers UNAVAILABLE to every third attempt, so the
+//! The quickstart's Greeter: it answers UNAVAILABLE to the first attempt of every third
+//! call, so the
 //! client's retries show.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,7 +9,9 @@ use tonic::{Request, Response, Status};
 use crate::pb::greeter_server::Greeter as GreeterService;
 use crate::pb::{HelloReply, HelloRequest};
 
-/// A server that answers UNAVAILABLE to every third attempt, so retries show.
+/// A server that answers UNAVAILABLE to the first attempt of every third call, so
+/// retries show; a retry (it carries `grpc-previous-rpc-attempts`) always succeeds, so
+/// a policy of two attempts or more loses no call, however many run at once.
 #[derive(Default)]
 pub(crate) struct Flaky {
     calls: AtomicUsize,
@@ -23,11 +26,17 @@ impl GreeterService for Flaky {
         let caller = ephemos::server::peer_id(&request)
             .map(ToString::to_string)
             .unwrap_or_default();
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if n.is_multiple_of(3) {
-            return Err(Status::unavailable(format!(
-                "attempt {n}: pretending to be overloaded"
-            )));
+        let first_attempt = request
+            .metadata()
+            .get("grpc-previous-rpc-attempts")
+            .is_none();
+        if first_attempt {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if n.is_multiple_of(3) {
+                return Err(Status::unavailable(format!(
+                    "call {n}: pretending to be overloaded (a retry succeeds)"
+                )));
+            }
         }
         let name = request.into_inner().name;
         Ok(Response::new(HelloReply {

@@ -123,7 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== summary");
     println!("  calls: {ok} ok, {failed} failed");
     println!(
-        "  the server failed every third attempt with UNAVAILABLE; the baked policy (up to {} attempts on \
+        "  the server failed the first attempt of every third call with UNAVAILABLE; the baked policy (up to {} attempts on \
          UNAVAILABLE, gRFC A6) retried each of those, so the caller saw none of them.",
         match Greeter::CONFIG
             .service_config
