@@ -32,7 +32,7 @@ use crate::Format;
 
 /// What `ephemos call` was asked to do.
 pub(crate) struct CallArgs {
-    /// The file and target.
+    /// The `connections.toml` to read.
     pub(crate) file: PathBuf,
     /// The target's name.
     pub(crate) target: String,
