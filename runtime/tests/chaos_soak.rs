@@ -210,6 +210,8 @@ struct Outcome {
     committed_but_failed: usize,
     executed_twice: usize,
     faults: HashMap<&'static str, usize>,
+    /// A few failures' messages, to say why.
+    failure_samples: Vec<String>,
     slowest: Duration,
     tasks: (usize, usize),
     rss_mib: (f64, f64),
@@ -337,10 +339,9 @@ timeout = "{deadline}ms"
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let tasks_after = alive_tasks();
-    let rss_after = rss_mib();
 
     let seen = std::mem::take(&mut *seen.lock().unwrap());
-    let ledger = ledger.lock().unwrap().clone();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     assert!(
         seen.late.is_empty(),
         "calls outlived their deadline: {:?}",
@@ -374,7 +375,7 @@ timeout = "{deadline}ms"
     }
     let succeeded: std::collections::HashSet<&String> = seen.successes.iter().collect();
     let committed_but_failed = ledger.keys().filter(|id| !succeeded.contains(id)).count();
-    Outcome {
+    let mut outcome = Outcome {
         calls: seen.successes.len() + seen.failures.len(),
         successes: seen.successes.len(),
         failures,
@@ -383,10 +384,21 @@ timeout = "{deadline}ms"
         committed_but_failed,
         executed_twice,
         faults: counts,
+        failure_samples: seen
+            .failures
+            .iter()
+            .take(5)
+            .map(|(id, code, message)| format!("{id}: {code:?}: {message}"))
+            .collect(),
         slowest: seen.slowest,
         tasks: (tasks_before, tasks_after),
-        rss_mib: (rss_before, rss_after),
-    }
+        rss_mib: (rss_before, 0.0),
+    };
+    // Memory after the test's own records of every call are gone.
+    drop(succeeded);
+    drop((seen, ledger));
+    outcome.rss_mib.1 = rss_mib();
+    outcome
 }
 
 fn report(name: &str, seed: u64, outcome: &Outcome) {
@@ -394,7 +406,7 @@ fn report(name: &str, seed: u64, outcome: &Outcome) {
         "chaos soak `{name}` (seed {seed}): {} calls by 64 callers; {} succeeded, failed {:?}; \
          servers committed {} calls in {} executions ({} executed more than once, {} committed \
          but not seen to succeed); faults {:?}; slowest call {:?}; tasks {} before, {} after; \
-         RSS {:.1} MiB before, {:.1} MiB after",
+         RSS {:.1} MiB before, {:.1} MiB after; failures such as {:?}",
         outcome.calls,
         outcome.successes,
         outcome.failures,
@@ -408,6 +420,7 @@ fn report(name: &str, seed: u64, outcome: &Outcome) {
         outcome.tasks.1,
         outcome.rss_mib.0,
         outcome.rss_mib.1,
+        outcome.failure_samples,
     );
 }
 
