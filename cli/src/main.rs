@@ -163,14 +163,10 @@ fn main() -> ExitCode {
             profile,
             output,
         } => {
-            let (file, target) = match args.as_slice() {
-                [target] => (PathBuf::from("connections.toml"), target.clone()),
-                [file, target, ..] => (PathBuf::from(file), target.clone()),
-                [] => unreachable!("clap requires at least one argument"),
-            };
+            let (file, rest) = target::split_file(&args, 1);
             render::run(
                 &file,
-                &target,
+                &rest[0],
                 profile.as_deref(),
                 output.format,
                 output.color(),

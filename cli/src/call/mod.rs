@@ -72,6 +72,9 @@ struct Call {
 
 /// Runs the calls; the text to print and whether every call was OK.
 pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
+    if args.repeat == 0 || args.concurrency == 0 {
+        return Err("--repeat and --concurrency must be at least 1".to_owned());
+    }
     let checked = crate::target::load_clean(&args.file, args.color)?;
     let resolved =
         crate::target::select(&checked, &args.file, &args.target, args.profile.as_deref())?;
@@ -93,9 +96,6 @@ pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
         requests,
         timeout: args.timeout,
     };
-    if args.repeat == 0 || args.concurrency == 0 {
-        return Err("--repeat and --concurrency must be at least 1".to_owned());
-    }
     let runtime = crate::runtime()?;
     let channel = {
         let _entered = runtime.enter();

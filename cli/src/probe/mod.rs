@@ -72,7 +72,11 @@ async fn probe(config: ephemos::TargetConfig, profile: Option<&str>, timeout: Du
     };
     let started = Instant::now();
     let states = Arc::new(Mutex::new(vec![(Duration::ZERO, channel.state())]));
-    let recorder = tokio::spawn(record_states(channel.clone(), states.clone(), started));
+    let recorder = tokio::spawn(record_states(
+        channel.state_watcher(),
+        states.clone(),
+        started,
+    ));
 
     match tokio::time::timeout(timeout, channel.connect()).await {
         Err(_) => report.fail(format!(
@@ -114,12 +118,10 @@ async fn probe(config: ephemos::TargetConfig, profile: Option<&str>, timeout: Du
 
 /// Records each state the channel passes through, with the time since the probe began.
 async fn record_states(
-    channel: Channel,
+    mut watcher: ephemos::StateWatcher,
     states: Arc<Mutex<Vec<(Duration, ConnectivityState)>>>,
     started: Instant,
 ) {
-    let mut watcher = channel.state_watcher();
-    drop(channel);
     let mut state = watcher.state();
     while state != ConnectivityState::Shutdown {
         state = watcher.wait_for_state_change(state).await;
