@@ -208,7 +208,15 @@ pub(crate) async fn pick(
         match scan(subchannels, members, next, options.avoid, growth) {
             Scan::Ready(index, ready) => return Ok((index, ready, true)),
             Scan::AllFailed(error) if !options.wait_for_ready => {
-                let reason = error.map_or_else(|| "no connection".to_owned(), |e| e.to_string());
+                // Said as it is: this call did not try a connection, none is READY.
+                let count = members.active_count();
+                let reason = match error {
+                    Some(e) => format!(
+                        "no connection is READY ({count} in TRANSIENT_FAILURE); the last \
+                         failure: {e}"
+                    ),
+                    None => "no connection".to_owned(),
+                };
                 return Err(status(Code::Unavailable, target, reason));
             }
             Scan::Shutdown => {
