@@ -56,6 +56,11 @@ struct Args {
 
 type Error = Box<dyn std::error::Error>;
 
+/// Counts the client's heap allocations (`--features count-allocations`).
+#[cfg(feature = "count-allocations")]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 fn main() -> Result<(), Error> {
     let args = Args::parse();
     if let Some(dir) = args.server {
@@ -206,6 +211,7 @@ async fn run(server: &Server, plan: &Plan) -> Result<Summary, Error> {
                                 "p50_us": sample.p50_us,
                                 "p99_us": sample.p99_us,
                                 "cpu_us_per_call": (sample.cpu_us_per_call * 10.0).round() / 10.0,
+                                "allocations_per_call": sample.allocations_per_call,
                                 "errors": sample.errors,
                             })
                         );

@@ -1,6 +1,7 @@
 //! One measurement: C callers share one client for a fixed time after a warm-up; every
 //! call's latency, the calls per second, and the client process's CPU time per call
-//! (user + system, from `/proc/self/stat`, so every thread of the client counts).
+//! (user + system, from `/proc/self/stat`, so every thread of the client counts); with
+//! `--features count-allocations`, its heap allocations per call.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,7 +56,21 @@ pub(crate) struct Sample {
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
     pub(crate) cpu_us_per_call: f64,
+    /// Heap allocations of the client process per call (with `count-allocations`).
+    pub(crate) allocations_per_call: Option<f64>,
     pub(crate) errors: usize,
+}
+
+/// Heap allocations this process has made so far, when they are counted.
+fn allocations() -> Option<f64> {
+    #[cfg(feature = "count-allocations")]
+    {
+        Some(crate::ALLOCATOR.stats().allocations as f64)
+    }
+    #[cfg(not(feature = "count-allocations"))]
+    {
+        None
+    }
 }
 
 /// The client process's CPU time so far (all threads), in microseconds.
@@ -127,12 +142,14 @@ pub(crate) async fn run(
         .collect();
     tokio::time::sleep(warmup).await;
     let cpu_before = cpu_us();
+    let allocations_before = allocations();
     let started = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let cpu = cpu_us() - cpu_before;
+    let allocated = allocations().zip(allocations_before).map(|(a, b)| a - b);
     let mut latencies = Vec::new();
     let mut errors = 0;
     for caller in callers {
@@ -155,6 +172,7 @@ pub(crate) async fn run(
         p50_us: quantile(0.5),
         p99_us: quantile(0.99),
         cpu_us_per_call: cpu / calls,
+        allocations_per_call: allocated.map(|a| (a / calls).round()),
         errors,
     }
 }

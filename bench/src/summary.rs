@@ -39,7 +39,18 @@ struct Medians {
     p50: f64,
     p99: f64,
     cpu: f64,
+    /// Heap allocations per call, when counted.
+    allocations: Option<f64>,
     errors: usize,
+}
+
+/// `a / b`, when both were measured in this run (`--only` leaves some out).
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (a > 0.0 && b > 0.0).then(|| a / b)
+}
+
+fn ratio_text(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"))
 }
 
 impl Summary {
@@ -65,6 +76,11 @@ impl Summary {
             p50: median(samples.iter().map(|s| s.p50_us).collect()),
             p99: median(samples.iter().map(|s| s.p99_us).collect()),
             cpu: median(samples.iter().map(|s| s.cpu_us_per_call).collect()),
+            allocations: samples
+                .iter()
+                .map(|s| s.allocations_per_call)
+                .collect::<Option<Vec<f64>>>()
+                .map(median),
             errors: samples.iter().map(|s| s.errors).sum(),
         }
     }
@@ -93,20 +109,19 @@ impl Summary {
             let eph = self.medians(cell, Kind::Ephemos);
             let rr = self.medians(cell, Kind::RawRoundRobin);
             let ht = self.medians(cell, Kind::EphemosHighThroughput);
-            let ratio = eph.rate / raw.rate.max(f64::EPSILON);
-            let pool_ratio = ht.rate / rr.rate.max(f64::EPSILON);
+            let (ratio, pool_ratio) = (ratio(eph.rate, raw.rate), ratio(ht.rate, rr.rate));
             let _ = writeln!(
                 out,
-                "{:<10} {:<22} {:>4} | {:>9.0} {:>9.0} {:>6.3} | {:>9.0} {:>9.0} {:>6.3} | {:>8.0} / {:<8.0} | {:>8.0} / {:<8.0} | {:>7.1} / {:<7.1} | {}",
+                "{:<10} {:<22} {:>4} | {:>9.0} {:>9.0} {:>6} | {:>9.0} {:>9.0} {:>6} | {:>8.0} / {:<8.0} | {:>8.0} / {:<8.0} | {:>7.1} / {:<7.1} | {}",
                 cell.security,
                 cell.load,
                 cell.concurrency,
                 raw.rate,
                 eph.rate,
-                ratio,
+                ratio_text(ratio),
                 rr.rate,
                 ht.rate,
-                pool_ratio,
+                ratio_text(pool_ratio),
                 raw.p50,
                 eph.p50,
                 raw.p99,
@@ -116,13 +131,16 @@ impl Summary {
                 raw.errors + eph.errors + rr.errors + ht.errors,
             );
             let name = format!("{} {} c={}", cell.security, cell.load, cell.concurrency);
-            if cell.concurrency <= 16 && ratio < 0.97 {
+            if let Some(ratio) = ratio.filter(|r| cell.concurrency <= 16 && *r < 0.97) {
                 misses.push(format!("{name}: calls/s ephemos/tonic {ratio:.3} < 0.97"));
             }
-            if cell.concurrency == 128 && pool_ratio < 1.0 {
+            if let Some(ratio) = pool_ratio.filter(|r| cell.concurrency == 128 && *r < 1.0) {
                 misses.push(format!(
-                    "{name}: calls/s high_throughput/round-robin {pool_ratio:.3} < 1.0"
+                    "{name}: calls/s high_throughput/round-robin {ratio:.3} < 1.0"
                 ));
+            }
+            if raw.rate == 0.0 || eph.rate == 0.0 {
+                continue;
             }
             if eph.p99 > raw.p99 * 1.05 {
                 misses.push(format!(
@@ -139,6 +157,7 @@ impl Summary {
                 ));
             }
         }
+        self.allocations(&cells, &mut out);
         let _ = writeln!(
             out,
             "\n# connect to first call (median of 5, new client each)"
@@ -159,5 +178,38 @@ impl Summary {
             let _ = writeln!(out, "MISS {miss}");
         }
         out
+    }
+
+    /// Heap allocations per call, when counted (`--features count-allocations`).
+    fn allocations(&self, cells: &[Cell], out: &mut String) {
+        let text = |m: Medians| {
+            m.allocations
+                .map_or_else(|| "-".to_owned(), |a| format!("{a:.0}"))
+        };
+        let counted = cells.iter().any(|cell| {
+            Kind::ALL
+                .iter()
+                .any(|&kind| self.medians(cell, kind).allocations.is_some())
+        });
+        if !counted {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n# heap allocations per call (client process): tonic / ephemos | round-robin / high_throughput"
+        );
+        for cell in cells {
+            let _ = writeln!(
+                out,
+                "{:<10} {:<22} {:>4} | {:>6} / {:<6} | {:>6} / {:<6}",
+                cell.security,
+                cell.load,
+                cell.concurrency,
+                text(self.medians(cell, Kind::RawOne)),
+                text(self.medians(cell, Kind::Ephemos)),
+                text(self.medians(cell, Kind::RawRoundRobin)),
+                text(self.medians(cell, Kind::EphemosHighThroughput)),
+            );
+        }
     }
 }

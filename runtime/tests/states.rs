@@ -292,3 +292,38 @@ async fn failure_is_sticky_so_connect_and_fail_fast_calls_see_it() {
     );
     assert_eq!(channel.state(), ConnectivityState::TransientFailure);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_when_every_connection_failed_says_none_is_ready_and_why() {
+    let closed: Vec<_> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        })
+        .collect();
+    let channel = common::echo_target(&format!(
+        r#"
+[targets.echo]
+service = "echo.v1.Echo"
+endpoints = {}
+identity = "plaintext"
+retry = false
+"#,
+        common::endpoints_of(closed.iter().copied())
+    ));
+    let error = channel.connect().await.unwrap_err();
+    assert!(matches!(error, ConnectError::Transport { .. }), "{error:?}");
+
+    // The call tried no connection of its own: the status says so, and why they failed.
+    let status = client(&channel).unary(request("x")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with(
+            "target `echo`: no connection is READY (2 in TRANSIENT_FAILURE); the last \
+             failure: cannot connect to 127.0.0.1:"
+        ),
+        "{status:?}"
+    );
+}

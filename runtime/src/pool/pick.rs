@@ -208,13 +208,15 @@ pub(crate) async fn pick(
         match scan(subchannels, members, next, options.avoid, growth) {
             Scan::Ready(index, ready) => return Ok((index, ready, true)),
             Scan::AllFailed(error) if !options.wait_for_ready => {
-                // Said as it is: this call did not try a connection, none is READY.
+                // Said as it is: this call tried no connection; none is READY. With
+                // one connection, its failure says it all.
                 let count = members.active_count();
                 let reason = match error {
-                    Some(e) => format!(
+                    Some(e) if count > 1 => format!(
                         "no connection is READY ({count} in TRANSIENT_FAILURE); the last \
                          failure: {e}"
                     ),
+                    Some(e) => e.to_string(),
                     None => "no connection".to_owned(),
                 };
                 return Err(status(Code::Unavailable, target, reason));

@@ -78,7 +78,7 @@ where
         ))));
     };
     let request = Request::from_parts(parts, first);
-    let labels = CallLabels::from_request(&request);
+    let labels = CallLabels::from_request(&request, &shared.telemetry);
     if let Some(CallRule::Hedging(rule)) = shared.rule(options.policy) {
         let rule = *rule;
         return Box::pin(async move {
@@ -94,7 +94,7 @@ where
                 &mut counts,
             )
             .await;
-            counts.record(&shared.telemetry, &labels);
+            counts.record(&labels);
             ending
         });
     }
@@ -110,7 +110,7 @@ where
             &mut counts,
         )
         .await;
-        counts.record(&shared.telemetry, &labels);
+        counts.record(&labels);
         ending
     })
 }

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use super::Telemetry;
+use super::keys;
 use super::labels::{CallLabels, code_of, status_name};
-use super::names::{self, label};
 use crate::call::{AttemptError, CallOptions};
 use crate::protocol::message::MessageSizeCheck;
 use crate::protocol::names as headers;
@@ -40,7 +40,6 @@ impl<S> AttemptMeter<S> {
 
 /// One attempt being measured, until it ends.
 struct Record {
-    telemetry: Arc<Telemetry>,
     labels: CallLabels,
     started: Instant,
     source: Arc<ReplaySource>,
@@ -50,21 +49,13 @@ struct Record {
 
 impl Record {
     fn finish(self, code: Code, received: u64) {
-        let telemetry = &self.telemetry;
-        let name = status_name(code);
-        let labels = [
-            (label::METHOD, self.labels.method.clone()),
-            (label::TARGET, telemetry.target.clone()),
-            (label::STATUS, metrics::SharedString::const_str(name)),
-        ];
-        metrics::histogram!(names::ATTEMPT_DURATION, &labels)
-            .record(self.started.elapsed().as_secs_f64());
+        let keys = self.labels.keys.status(code);
+        keys::record(&keys.attempt_duration, self.started.elapsed().as_secs_f64());
         // The messages the call read from its caller so far: what this attempt sent or
         // was sending (exact for unary and server-streaming calls).
-        metrics::histogram!(names::ATTEMPT_SENT_SIZE, &labels)
-            .record(self.source.message_bytes() as f64);
-        metrics::histogram!(names::ATTEMPT_RCVD_SIZE, &labels).record(received as f64);
-        self.span.record("grpc.status", name);
+        keys::record(&keys.attempt_sent, self.source.message_bytes() as f64);
+        keys::record(&keys.attempt_rcvd, received as f64);
+        self.span.record("grpc.status", status_name(code));
     }
 
     /// The attempt stopped without a status of its own: the client gave up on it.
@@ -91,7 +82,7 @@ where
     }
 
     fn call(&mut self, request: Request<AttemptBody>) -> Self::Future {
-        let labels = CallLabels::from_request(&request);
+        let labels = CallLabels::from_request(&request, &self.telemetry);
         let attempt = request
             .headers()
             .get(&headers::GRPC_PREVIOUS_RPC_ATTEMPTS)
@@ -104,14 +95,8 @@ where
             ephemos.connection = tracing::field::Empty,
             ephemos.peer = tracing::field::Empty,
         );
-        metrics::counter!(
-            names::ATTEMPT_STARTED,
-            label::METHOD => labels.method.clone(),
-            label::TARGET => self.telemetry.target.clone()
-        )
-        .increment(1);
+        keys::increment(&labels.keys.attempt_started, 1);
         let record = Record {
-            telemetry: self.telemetry.clone(),
             labels,
             started: Instant::now(),
             source: request.body().source().clone(),

@@ -4,18 +4,16 @@
 
 use std::sync::Arc;
 
-use metrics::SharedString;
 use tokio::time::Instant;
 use tonic::Code;
 
 use super::Telemetry;
+use super::keys;
 use super::labels::{CallLabels, status_name};
-use super::names::{self, label};
 
 /// One call, until its status reaches the application.
 pub(crate) struct CallMeter {
-    telemetry: Arc<Telemetry>,
-    method: SharedString,
+    labels: CallLabels,
     started: Instant,
     span: tracing::Span,
     finished: bool,
@@ -31,8 +29,7 @@ impl CallMeter {
             grpc.status = tracing::field::Empty,
         );
         CallMeter {
-            telemetry,
-            method: labels.method.clone(),
+            labels: labels.clone(),
             started: Instant::now(),
             span,
             finished: false,
@@ -50,13 +47,10 @@ impl CallMeter {
             return;
         }
         let name = status_name(code);
-        metrics::histogram!(
-            names::CALL_DURATION,
-            label::METHOD => self.method.clone(),
-            label::TARGET => self.telemetry.target.clone(),
-            label::STATUS => name
-        )
-        .record(self.started.elapsed().as_secs_f64());
+        keys::record(
+            &self.labels.keys.status(code).call_duration,
+            self.started.elapsed().as_secs_f64(),
+        );
         self.span.record("grpc.status", name);
         if code != Code::Ok {
             tracing::debug!(parent: &self.span, grpc.status = name, "call failed");

@@ -5,43 +5,54 @@
 use std::sync::Arc;
 
 use http::Request;
-use metrics::SharedString;
 use tonic::Code;
 
+use super::Telemetry;
+use super::keys::MethodKeys;
+
 /// What a call's metrics are labelled with, carried in its requests' extensions (the
-/// retry layer keeps it for every attempt).
+/// retry layer keeps it for every attempt): its method's metric keys.
 #[derive(Debug, Clone)]
 pub(crate) struct CallLabels {
-    /// `package.Service/Method`, or `other`.
-    pub(crate) method: SharedString,
+    /// The keys of `package.Service/Method`, or of `other`.
+    pub(crate) keys: Arc<MethodKeys>,
 }
 
 impl CallLabels {
     /// The labels of `request`: tonic's generated clients mark their requests with a
     /// `tonic::GrpcMethod`; a request without one is `other`.
-    pub(crate) fn of<B>(request: &Request<B>) -> CallLabels {
-        let method = if request
+    pub(crate) fn of<B>(request: &Request<B>, telemetry: &Telemetry) -> CallLabels {
+        let keys = if request
             .extensions()
             .get::<tonic::GrpcMethod<'_>>()
             .is_some()
         {
             let path = request.uri().path();
-            SharedString::from(Arc::<str>::from(path.strip_prefix('/').unwrap_or(path)))
+            telemetry
+                .keys
+                .method(path.strip_prefix('/').unwrap_or(path))
         } else {
-            SharedString::const_str("other")
+            telemetry.keys.other()
         };
-        CallLabels { method }
+        CallLabels { keys }
     }
 
-    /// The labels of a request that carries none (a layer used on its own).
-    pub(crate) fn from_request<B>(request: &Request<B>) -> CallLabels {
+    /// The labels a request carries, or `other` for one that carries none (a layer
+    /// used on its own).
+    pub(crate) fn from_request<B>(request: &Request<B>, telemetry: &Telemetry) -> CallLabels {
         request
             .extensions()
             .get::<CallLabels>()
             .cloned()
             .unwrap_or_else(|| CallLabels {
-                method: SharedString::const_str("other"),
+                keys: telemetry.keys.other(),
             })
+    }
+
+    /// The `grpc.method` label's value.
+    #[cfg(test)]
+    pub(crate) fn method(&self) -> &str {
+        self.keys.method()
     }
 }
 
@@ -94,12 +105,21 @@ mod tests {
 
     #[test]
     fn only_a_generated_clients_method_is_named() {
+        let telemetry = Telemetry::new(&Arc::from("t"));
         let mut request = Request::new(());
         *request.uri_mut() = "/echo.Echo/Unary".parse().unwrap();
-        assert_eq!(&*CallLabels::of(&request).method, "other");
+        assert_eq!(CallLabels::of(&request, &telemetry).method(), "other");
         request
             .extensions_mut()
             .insert(tonic::GrpcMethod::new("echo.Echo", "Unary"));
-        assert_eq!(&*CallLabels::of(&request).method, "echo.Echo/Unary");
+        assert_eq!(
+            CallLabels::of(&request, &telemetry).method(),
+            "echo.Echo/Unary"
+        );
+        // Made once, then shared by the method's calls.
+        assert!(Arc::ptr_eq(
+            &CallLabels::of(&request, &telemetry).keys,
+            &CallLabels::of(&request, &telemetry).keys
+        ));
     }
 }

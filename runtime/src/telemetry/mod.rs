@@ -19,10 +19,12 @@
 //!
 //! - [`names`]: every metric's name, label keys, units and descriptions.
 //! - [`labels`]: the call's labels, status names.
+//! - [`keys`]: the per-call metrics' keys, built once per method and status.
 
 pub(crate) mod attempt;
 pub(crate) mod call;
 pub(crate) mod connection;
+pub(crate) mod keys;
 pub(crate) mod labels;
 pub(crate) mod names;
 pub(crate) mod pool;
@@ -37,13 +39,17 @@ use metrics::SharedString;
 pub(crate) struct Telemetry {
     /// The target's name, shared by every label that carries it.
     pub(crate) target: SharedString,
+    /// The per-call metrics' keys, by method.
+    pub(crate) keys: keys::ChannelKeys,
 }
 
 impl Telemetry {
     pub(crate) fn new(target: &Arc<str>) -> Arc<Self> {
         names::describe();
+        let target = SharedString::from(target.clone());
         Arc::new(Self {
-            target: SharedString::from(target.clone()),
+            keys: keys::ChannelKeys::new(target.clone()),
+            target,
         })
     }
 }

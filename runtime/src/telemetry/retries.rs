@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use super::Telemetry;
+use super::keys;
 use super::labels::CallLabels;
-use super::names::{self, label};
 
 /// One call's retries, transparent retries, hedges and time spent waiting to retry.
 #[derive(Debug, Default, Clone, Copy)]
@@ -19,26 +18,19 @@ pub(crate) struct CallRetries {
 
 impl CallRetries {
     /// Records what is not zero.
-    pub(crate) fn record(&self, telemetry: &Telemetry, labels: &CallLabels) {
-        if self.retries == 0 && self.transparent_retries == 0 && self.hedges == 0 {
-            return;
-        }
-        let labels = [
-            (label::METHOD, labels.method.clone()),
-            (label::TARGET, telemetry.target.clone()),
-        ];
-        for (name, count) in [
-            (names::CALL_RETRIES, self.retries),
-            (names::CALL_TRANSPARENT_RETRIES, self.transparent_retries),
-            (names::CALL_HEDGES, self.hedges),
+    pub(crate) fn record(&self, labels: &CallLabels) {
+        let keys = &labels.keys;
+        for (key, count) in [
+            (&keys.retries, self.retries),
+            (&keys.transparent_retries, self.transparent_retries),
+            (&keys.hedges, self.hedges),
         ] {
             if count > 0 {
-                metrics::histogram!(name, &labels).record(f64::from(count));
+                keys::record(key, f64::from(count));
             }
         }
         if self.retries > 0 || self.hedges > 0 {
-            metrics::histogram!(names::CALL_RETRY_DELAY, &labels)
-                .record(self.retry_delay.as_secs_f64());
+            keys::record(&keys.retry_delay, self.retry_delay.as_secs_f64());
         }
     }
 }
