@@ -139,7 +139,7 @@ impl Summary {
                     "{name}: calls/s high_throughput/round-robin {ratio:.3} < 1.0"
                 ));
             }
-            if raw.rate == 0.0 || eph.rate == 0.0 {
+            if ratio.is_none() {
                 continue;
             }
             if eph.p99 > raw.p99 * 1.05 {

@@ -327,7 +327,7 @@ impl Service<Request<tonic::body::Body>> for Channel {
         };
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let labels = CallLabels::of(&request, &facade.telemetry);
-        let mut meter = CallMeter::start(facade.telemetry.clone(), &labels, request.uri().path());
+        let mut meter = CallMeter::start(&facade.telemetry, &labels, request.uri().path());
         if let Err(message) = set_origin(request.uri_mut(), &facade.authority) {
             meter.finish(Code::Internal);
             return ResponseFuture::failed(status(Code::Internal, &facade.target, message));

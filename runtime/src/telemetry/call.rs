@@ -2,8 +2,6 @@
 //! call into the channel to the status it gets), and its `grpc.call` span, which every
 //! attempt's span is a child of.
 
-use std::sync::Arc;
-
 use tokio::time::Instant;
 use tonic::Code;
 
@@ -21,7 +19,7 @@ pub(crate) struct CallMeter {
 
 impl CallMeter {
     /// A call starting now; its span is `grpc.call`.
-    pub(crate) fn start(telemetry: Arc<Telemetry>, labels: &CallLabels, path: &str) -> Self {
+    pub(crate) fn start(telemetry: &Telemetry, labels: &CallLabels, path: &str) -> Self {
         let span = tracing::info_span!(
             "grpc.call",
             grpc.target = %telemetry.target,
