@@ -2,7 +2,8 @@
 //! `tonic::transport::Channel`, or N independent Channels picked round-robin; over mTLS
 //! with a connector of rustls configured by spiffe-rustls, the same X.509-SVID rules
 //! ephemos applies) and ephemos channels built from a `connections.toml` target (the
-//! default `production` preset, and `high_throughput` with its pool).
+//! default `production` preset; the same without a retry policy; and `high_throughput`
+//! with its pool).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,13 +27,18 @@ pub(crate) enum Kind {
     Ephemos,
     /// ephemos, `high_throughput` preset (its pool).
     EphemosHighThroughput,
+    /// ephemos, `production` preset with `retry = false`: no retry policy (so no
+    /// request is kept past its first attempt), no recorder: what the layers cost when
+    /// nothing asks them to do anything.
+    EphemosNoPolicy,
 }
 
 impl Kind {
     /// Every kind, in the order a round runs them.
-    pub(crate) const ALL: [Kind; 4] = [
+    pub(crate) const ALL: [Kind; 5] = [
         Kind::RawOne,
         Kind::Ephemos,
+        Kind::EphemosNoPolicy,
         Kind::RawRoundRobin,
         Kind::EphemosHighThroughput,
     ];
@@ -44,6 +50,7 @@ impl Kind {
             Kind::RawRoundRobin => "tonic_round_robin",
             Kind::Ephemos => "ephemos",
             Kind::EphemosHighThroughput => "ephemos_high_throughput",
+            Kind::EphemosNoPolicy => "ephemos_no_policy",
         }
     }
 }
@@ -131,13 +138,13 @@ pub(crate) async fn connect(
             }
             Ok(Client::Raw(Arc::from(clients), Arc::default()))
         }
-        Kind::Ephemos | Kind::EphemosHighThroughput => {
-            let preset = if kind == Kind::Ephemos {
-                "production"
-            } else {
-                "high_throughput"
+        Kind::Ephemos | Kind::EphemosHighThroughput | Kind::EphemosNoPolicy => {
+            let (preset, retry) = match kind {
+                Kind::EphemosHighThroughput => ("high_throughput", true),
+                Kind::EphemosNoPolicy => ("production", false),
+                _ => ("production", true),
             };
-            let channel = ephemos_channel(server, mtls, preset)?;
+            let channel = ephemos_channel(server, mtls, preset, retry)?;
             channel.connect().await?;
             Ok(Client::Ephemos(
                 EchoClient::new(channel).max_decoding_message_size(8 << 20),
@@ -150,6 +157,7 @@ fn ephemos_channel(
     server: &Server,
     mtls: bool,
     preset: &str,
+    retry: bool,
 ) -> Result<Channel, Box<dyn std::error::Error>> {
     let file = |name: &str| server.dir.join(name).display().to_string();
     let (address, identity) = if mtls {
@@ -174,6 +182,7 @@ address = "{address}"
 preset = "{preset}"
 trust_domain = "example.org"
 max_message_size = "8MiB"
+retry = {retry}
 identity = {identity}
 "#
     );

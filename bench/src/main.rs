@@ -3,7 +3,7 @@
 //! process the same load through raw tonic (one `tonic::transport::Channel`; N
 //! independent Channels picked round-robin) and through ephemos channels (the default
 //! `production` preset; `high_throughput` with its pool), alternating within each cell so
-//! all four see the same machine. Cells: unary 64 B and 64 KiB and a server stream,
+//! all of them see the same machine. Cells: unary 64 B and 64 KiB and a server stream,
 //! at concurrency 1, 16 and 128, plaintext and mTLS (ephemos with the `files` identity;
 //! every certificate a valid X.509-SVID minted by a development CA).
 //!
@@ -46,7 +46,7 @@ struct Args {
     /// Only cells whose `security/load/concurrency` contains this, e.g. `plaintext/unary_64B/16`.
     #[arg(long)]
     cells: Option<String>,
-    /// Rounds per cell (default 3; 1 with --quick): more rounds, steadier medians.
+    /// Rounds per cell (default 5; 1 with --quick): more rounds, steadier medians.
     #[arg(long)]
     rounds: Option<usize>,
     /// Run as the server process (started by the benchmark itself).
@@ -72,7 +72,7 @@ fn main() -> Result<(), Error> {
     let (default_rounds, warmup, duration) = if args.quick {
         (1, Duration::from_millis(150), Duration::from_millis(400))
     } else {
-        (3, Duration::from_millis(300), Duration::from_millis(1500))
+        (5, Duration::from_millis(200), Duration::from_millis(1000))
     };
     let rounds = args.rounds.unwrap_or(default_rounds).max(1);
 

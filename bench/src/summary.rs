@@ -1,6 +1,7 @@
 //! The human summary: per cell the median of the rounds for each client, the ratios
-//! measured in the same run (ephemos / one tonic Channel; high_throughput / N
-//! round-robin Channels), and each goal of issue 13 met or missed, by how much.
+//! measured in the same run and paired by round (ephemos, with and without a retry
+//! policy, / one tonic Channel; high_throughput / N round-robin Channels), and each goal
+//! of issue 13 met or missed, by how much.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -44,9 +45,22 @@ struct Medians {
     errors: usize,
 }
 
-/// `a / b`, when both were measured in this run (`--only` leaves some out).
-fn ratio(a: f64, b: f64) -> Option<f64> {
-    (a > 0.0 && b > 0.0).then(|| a / b)
+/// What one sample is compared on.
+#[derive(Clone, Copy)]
+enum Metric {
+    Rate,
+    P99,
+    Cpu,
+}
+
+impl Metric {
+    fn of(self, sample: &Sample) -> f64 {
+        match self {
+            Metric::Rate => sample.calls_per_sec,
+            Metric::P99 => sample.p99_us,
+            Metric::Cpu => sample.cpu_us_per_call,
+        }
+    }
 }
 
 fn ratio_text(ratio: Option<f64>) -> String {
@@ -54,7 +68,7 @@ fn ratio_text(ratio: Option<f64>) -> String {
 }
 
 impl Summary {
-    /// Records a sample.
+    /// Records a sample (one per client and round, in the order of the rounds).
     pub(crate) fn sample(&mut self, cell: &Cell, kind: Kind, sample: Sample) {
         self.samples
             .entry((cell.clone(), kind.name()))
@@ -67,10 +81,14 @@ impl Summary {
         self.connects.push((security, kind.name(), time));
     }
 
+    fn samples(&self, cell: &Cell, kind: Kind) -> &[Sample] {
+        self.samples
+            .get(&(cell.clone(), kind.name()))
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn medians(&self, cell: &Cell, kind: Kind) -> Medians {
-        let Some(samples) = self.samples.get(&(cell.clone(), kind.name())) else {
-            return Medians::default();
-        };
+        let samples = self.samples(cell, kind);
         Medians {
             rate: median(samples.iter().map(|s| s.calls_per_sec).collect()),
             p50: median(samples.iter().map(|s| s.p50_us).collect()),
@@ -80,9 +98,26 @@ impl Summary {
                 .iter()
                 .map(|s| s.allocations_per_call)
                 .collect::<Option<Vec<f64>>>()
+                .filter(|a| !a.is_empty())
                 .map(median),
             errors: samples.iter().map(|s| s.errors).sum(),
         }
+    }
+
+    /// `a / b` on `metric`, paired by round: the median of the rounds' ratios, each
+    /// taken between two measurements made seconds apart, so a slow minute of the
+    /// machine moves both sides of a ratio instead of one. `None` when either client
+    /// did not run (`--only`).
+    fn ratio(&self, cell: &Cell, a: Kind, b: Kind, metric: Metric) -> Option<f64> {
+        let ratios: Vec<f64> = self
+            .samples(cell, a)
+            .iter()
+            .zip(self.samples(cell, b))
+            .map(|(a, b)| (metric.of(a), metric.of(b)))
+            .filter(|&(a, b)| a > 0.0 && b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect();
+        (!ratios.is_empty()).then(|| median(ratios))
     }
 
     /// The summary, with the goals.
@@ -95,65 +130,100 @@ impl Summary {
         };
         let _ = writeln!(
             out,
-            "\n# ephemos-bench ({mode}, {:.0} s): medians of the rounds; ratios measured in the same run",
+            "\n# ephemos-bench ({mode}, {:.0} s): medians of the rounds; each ratio the median of the rounds' ratios (paired: both clients measured seconds apart in the same round)",
             took.as_secs_f64()
         );
         let _ = writeln!(
             out,
-            "{:<10} {:<22} {:>4} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | p50 us tonic/ephemos | p99 us tonic/ephemos | cpu us/call tonic/ephemos | errors",
-            "security", "load", "c", "tonic/s", "ephemos/s", "ratio", "rr/s", "ht/s", "ratio"
+            "# np = ephemos without a retry policy; rr = {} round-robin tonic Channels; ht = ephemos high_throughput",
+            crate::clients::high_throughput_pool_size()
+        );
+        let _ = writeln!(
+            out,
+            "{:<10} {:<22} {:>4} | {:>8} {:>8} {:>6} | {:>8} {:>6} | {:>8} {:>8} {:>6} | p50 us tonic/eph | p99 us tonic/eph  ratio | cpu us/call tonic/eph ratio | errors",
+            "security",
+            "load",
+            "c",
+            "tonic/s",
+            "eph/s",
+            "ratio",
+            "np/s",
+            "ratio",
+            "rr/s",
+            "ht/s",
+            "ratio"
         );
         let mut misses = Vec::new();
         for cell in &cells {
             let raw = self.medians(cell, Kind::RawOne);
             let eph = self.medians(cell, Kind::Ephemos);
+            let np = self.medians(cell, Kind::EphemosNoPolicy);
             let rr = self.medians(cell, Kind::RawRoundRobin);
             let ht = self.medians(cell, Kind::EphemosHighThroughput);
-            let (ratio, pool_ratio) = (ratio(eph.rate, raw.rate), ratio(ht.rate, rr.rate));
+            let pair = |a, b, metric| self.ratio(cell, a, b, metric);
+            let rate = pair(Kind::Ephemos, Kind::RawOne, Metric::Rate);
+            let bare = pair(Kind::EphemosNoPolicy, Kind::RawOne, Metric::Rate);
+            let pool = pair(
+                Kind::EphemosHighThroughput,
+                Kind::RawRoundRobin,
+                Metric::Rate,
+            );
+            let p99 = pair(Kind::Ephemos, Kind::RawOne, Metric::P99);
+            let cpu = pair(Kind::Ephemos, Kind::RawOne, Metric::Cpu);
             let _ = writeln!(
                 out,
-                "{:<10} {:<22} {:>4} | {:>9.0} {:>9.0} {:>6} | {:>9.0} {:>9.0} {:>6} | {:>8.0} / {:<8.0} | {:>8.0} / {:<8.0} | {:>7.1} / {:<7.1} | {}",
+                "{:<10} {:<22} {:>4} | {:>8.0} {:>8.0} {:>6} | {:>8.0} {:>6} | {:>8.0} {:>8.0} {:>6} | {:>7.0} / {:<7.0} | {:>7.0} / {:<7.0} {:>6} | {:>7.1} / {:<7.1} {:>6} | {}",
                 cell.security,
                 cell.load,
                 cell.concurrency,
                 raw.rate,
                 eph.rate,
-                ratio_text(ratio),
+                ratio_text(rate),
+                np.rate,
+                ratio_text(bare),
                 rr.rate,
                 ht.rate,
-                ratio_text(pool_ratio),
+                ratio_text(pool),
                 raw.p50,
                 eph.p50,
                 raw.p99,
                 eph.p99,
+                ratio_text(p99),
                 raw.cpu,
                 eph.cpu,
-                raw.errors + eph.errors + rr.errors + ht.errors,
+                ratio_text(cpu),
+                raw.errors + eph.errors + np.errors + rr.errors + ht.errors,
             );
             let name = format!("{} {} c={}", cell.security, cell.load, cell.concurrency);
-            if let Some(ratio) = ratio.filter(|r| cell.concurrency <= 16 && *r < 0.97) {
-                misses.push(format!("{name}: calls/s ephemos/tonic {ratio:.3} < 0.97"));
-            }
-            if let Some(ratio) = pool_ratio.filter(|r| cell.concurrency == 128 && *r < 1.0) {
+            let short = |r: f64, goal: f64| (r / goal - 1.0) * 100.0;
+            if let Some(r) = rate.filter(|r| cell.concurrency <= 16 && *r < 0.97) {
                 misses.push(format!(
-                    "{name}: calls/s high_throughput/round-robin {ratio:.3} < 1.0"
+                    "{name}: calls/s ephemos/tonic {r:.3} < 0.97 ({:+.1}%)",
+                    short(r, 0.97)
                 ));
             }
-            if ratio.is_none() {
-                continue;
-            }
-            if eph.p99 > raw.p99 * 1.05 {
+            if let Some(r) = bare.filter(|r| cell.concurrency <= 16 && *r < 0.97) {
                 misses.push(format!(
-                    "{name}: p99 {:.0} us > tonic's {:.0} us + 5%",
+                    "{name}: calls/s ephemos without a policy/tonic {r:.3} < 0.97 ({:+.1}%)",
+                    short(r, 0.97)
+                ));
+            }
+            if let Some(r) = pool.filter(|r| cell.concurrency == 128 && *r < 1.0) {
+                misses.push(format!(
+                    "{name}: calls/s high_throughput/round-robin {r:.3} < 1.0 ({:+.1}%)",
+                    short(r, 1.0)
+                ));
+            }
+            if let Some(r) = p99.filter(|r| *r > 1.05) {
+                misses.push(format!(
+                    "{name}: p99 ephemos/tonic {r:.3} > 1.05 ({:.0} us against {:.0} us)",
                     eph.p99, raw.p99
                 ));
             }
-            if eph.cpu > raw.cpu {
+            if let Some(r) = cpu.filter(|r| *r > 1.0) {
                 misses.push(format!(
-                    "{name}: CPU/call {:.1} us > tonic's {:.1} us ({:+.0}%)",
-                    eph.cpu,
-                    raw.cpu,
-                    (eph.cpu / raw.cpu.max(f64::EPSILON) - 1.0) * 100.0
+                    "{name}: CPU/call ephemos/tonic {r:.3} > 1.0 ({:.1} us against {:.1} us)",
+                    eph.cpu, raw.cpu
                 ));
             }
         }
@@ -171,7 +241,7 @@ impl Summary {
         }
         let _ = writeln!(
             out,
-            "\n# client peak RSS (all four clients in this process): {peak_rss_mib:.1} MiB"
+            "\n# client peak RSS (every client in this process): {peak_rss_mib:.1} MiB"
         );
         let _ = writeln!(out, "\n# goals: {} missed", misses.len());
         for miss in &misses {
@@ -196,17 +266,18 @@ impl Summary {
         }
         let _ = writeln!(
             out,
-            "\n# heap allocations per call (client process): tonic / ephemos | round-robin / high_throughput"
+            "\n# heap allocations per call (client process): tonic / ephemos / no policy | round-robin / high_throughput"
         );
         for cell in cells {
             let _ = writeln!(
                 out,
-                "{:<10} {:<22} {:>4} | {:>6} / {:<6} | {:>6} / {:<6}",
+                "{:<10} {:<22} {:>4} | {:>6} / {:<6} / {:<6} | {:>6} / {:<6}",
                 cell.security,
                 cell.load,
                 cell.concurrency,
                 text(self.medians(cell, Kind::RawOne)),
                 text(self.medians(cell, Kind::Ephemos)),
+                text(self.medians(cell, Kind::EphemosNoPolicy)),
                 text(self.medians(cell, Kind::RawRoundRobin)),
                 text(self.medians(cell, Kind::EphemosHighThroughput)),
             );
