@@ -284,3 +284,83 @@ impl Summary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(calls_per_sec: f64, cpu_us_per_call: f64) -> Sample {
+        Sample {
+            calls_per_sec,
+            p50_us: 100.0,
+            p99_us: 200.0,
+            cpu_us_per_call,
+            allocations_per_call: None,
+            errors: 0,
+        }
+    }
+
+    fn cell() -> Cell {
+        Cell {
+            security: "plaintext",
+            load: "unary_64B".to_owned(),
+            concurrency: 16,
+        }
+    }
+
+    /// Each round's ratio is taken between the two clients of that round, and the
+    /// median of those is the ratio: one round where only tonic was slowed (a noisy
+    /// neighbour for one second) is outvoted. A ratio of the medians would give 90/80.
+    #[test]
+    fn a_ratio_is_the_median_of_the_rounds_ratios() {
+        let mut summary = Summary::default();
+        // Per round, ephemos/tonic: 0.9, 2.0 (tonic's slow round), 0.9.
+        for (round, (tonic, ephemos)) in [(100.0, 90.0), (50.0, 100.0), (80.0, 72.0)]
+            .into_iter()
+            .enumerate()
+        {
+            summary.sample(&cell(), Kind::RawOne, sample(tonic, 10.0 + round as f64));
+            summary.sample(&cell(), Kind::Ephemos, sample(ephemos, 11.0));
+        }
+        let rate = summary.ratio(&cell(), Kind::Ephemos, Kind::RawOne, Metric::Rate);
+        assert!((rate.unwrap() - 0.9).abs() < 1e-9, "{rate:?}");
+        let text = summary.text(10.0, Duration::from_secs(1), "full");
+        assert!(
+            text.contains("calls/s ephemos/tonic 0.900 < 0.97"),
+            "{text}"
+        );
+        // CPU ratios by round: 11/10, 11/11, 11/12: their median is 1.0.
+        let cpu = summary.ratio(&cell(), Kind::Ephemos, Kind::RawOne, Metric::Cpu);
+        assert!((cpu.unwrap() - 1.0).abs() < 1e-9, "{cpu:?}");
+    }
+
+    #[test]
+    fn no_ratio_and_no_goal_when_a_client_did_not_run() {
+        let mut summary = Summary::default();
+        summary.sample(&cell(), Kind::Ephemos, sample(90.0, 11.0));
+        assert_eq!(
+            summary.ratio(&cell(), Kind::Ephemos, Kind::RawOne, Metric::Rate),
+            None
+        );
+        let text = summary.text(10.0, Duration::from_secs(1), "--quick");
+        assert!(text.contains("# goals: 0 missed"), "{text}");
+    }
+
+    #[test]
+    fn a_missed_goal_names_the_cell_and_by_how_much() {
+        let mut summary = Summary::default();
+        summary.sample(&cell(), Kind::RawOne, sample(100.0, 10.0));
+        summary.sample(&cell(), Kind::Ephemos, sample(90.0, 10.0));
+        let text = summary.text(10.0, Duration::from_secs(1), "full");
+        assert!(
+            text.contains(
+                "MISS plaintext unary_64B c=16: calls/s ephemos/tonic 0.900 < 0.97 (-7.2%)"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("CPU/call"),
+            "equal CPU is not a miss: {text}"
+        );
+    }
+}
