@@ -43,12 +43,18 @@ struct Args {
     /// for profiling one of them.
     #[arg(long)]
     only: Vec<String>,
-    /// Only cells whose `security/load/concurrency` contains this, e.g. `plaintext/unary_64B/16`.
+    /// Only cells whose `security/load/concurrency` contains this (`plaintext/unary`), or
+    /// is this when it names all three (`plaintext/unary_64B/1` is that cell alone).
     #[arg(long)]
     cells: Option<String>,
     /// Rounds per cell (default 5; 1 with --quick): more rounds, steadier medians.
     #[arg(long)]
     rounds: Option<usize>,
+    /// Each caller makes exactly this many calls per measurement, with no warm-up,
+    /// instead of calling for a fixed time: for counting instructions per call under
+    /// `valgrind --tool=callgrind`, where two counts difference away the setup.
+    #[arg(long)]
+    calls: Option<usize>,
     /// Run as the server process (started by the benchmark itself).
     #[arg(long, hide = true)]
     server: Option<PathBuf>,
@@ -117,8 +123,10 @@ fn main() -> Result<(), Error> {
     }
     let plan = Plan {
         rounds,
-        warmup,
-        duration,
+        length: match args.calls {
+            Some(calls) => measure::Length::Calls(calls),
+            None => measure::Length::Timed { warmup, duration },
+        },
         kinds,
         cells: args.cells.clone(),
     };
@@ -137,17 +145,25 @@ fn main() -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether the `--cells` filter `filter` selects the cell `name`.
+fn selects(filter: &str, name: &str) -> bool {
+    if filter.split('/').count() == 3 {
+        name == filter
+    } else {
+        name.contains(filter)
+    }
+}
+
 /// What to run.
 struct Plan {
     rounds: usize,
-    warmup: Duration,
-    duration: Duration,
+    length: measure::Length,
     kinds: Vec<Kind>,
     cells: Option<String>,
 }
 
 async fn run(server: &Server, plan: &Plan) -> Result<Summary, Error> {
-    let (rounds, warmup, duration) = (plan.rounds, plan.warmup, plan.duration);
+    let (rounds, length) = (plan.rounds, plan.length);
     let mut summary = Summary::default();
     for mtls in [false, true] {
         let security = if mtls { "mtls" } else { "plaintext" };
@@ -185,19 +201,14 @@ async fn run(server: &Server, plan: &Plan) -> Result<Summary, Error> {
                     concurrency,
                 };
                 let name = format!("{security}/{}/{concurrency}", cell.load);
-                if plan
-                    .cells
-                    .as_ref()
-                    .is_some_and(|f| !name.contains(f.as_str()))
-                {
+                if plan.cells.as_ref().is_some_and(|f| !selects(f, &name)) {
                     continue;
                 }
                 for round in 0..rounds {
                     // Each round starts with another kind, so none always goes first.
                     for i in 0..connected.len() {
                         let (kind, client) = &connected[(i + round) % connected.len()];
-                        let sample =
-                            measure::run(client, load, concurrency, warmup, duration).await;
+                        let sample = measure::run(client, load, concurrency, length).await;
                         println!(
                             "{}",
                             json!({

@@ -112,15 +112,37 @@ async fn one(client: &Client, load: Load) -> bool {
     }
 }
 
-/// Runs `concurrency` callers for `warmup`, then for `duration`, measuring the latter.
-pub(crate) async fn run(
-    client: &Client,
-    load: Load,
-    concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> Sample {
-    let measuring = Arc::new(AtomicBool::new(false));
+/// Every caller's latencies and its count of failed calls, together.
+async fn join(callers: Vec<tokio::task::JoinHandle<(Vec<u32>, usize)>>) -> (Vec<u32>, usize) {
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for caller in callers {
+        if let Ok((l, e)) = caller.await {
+            latencies.extend(l);
+            errors += e;
+        }
+    }
+    (latencies, errors)
+}
+
+/// How long a measurement lasts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Length {
+    /// Call for `warmup`, then for `duration`, measuring the latter.
+    Timed {
+        warmup: Duration,
+        duration: Duration,
+    },
+    /// Each caller makes this many calls, all measured.
+    Calls(usize),
+}
+
+/// Runs `concurrency` callers for `length`.
+pub(crate) async fn run(client: &Client, load: Load, concurrency: usize, length: Length) -> Sample {
+    let (warmup, calls) = match length {
+        Length::Timed { warmup, .. } => (Some(warmup), usize::MAX),
+        Length::Calls(calls) => (None, calls),
+    };
+    let measuring = Arc::new(AtomicBool::new(warmup.is_none()));
     let stop = Arc::new(AtomicBool::new(false));
     let callers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -128,7 +150,7 @@ pub(crate) async fn run(
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(4096);
                 let mut errors = 0;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) && latencies.len() < calls {
                     let started = Instant::now();
                     let ok = one(&client, load).await;
                     if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
@@ -140,24 +162,32 @@ pub(crate) async fn run(
             })
         })
         .collect();
-    tokio::time::sleep(warmup).await;
+    if let Some(warmup) = warmup {
+        tokio::time::sleep(warmup).await;
+    }
     let cpu_before = cpu_us();
     let allocations_before = allocations();
     let started = Instant::now();
     measuring.store(true, Ordering::Relaxed);
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed();
-    let cpu = cpu_us() - cpu_before;
-    let allocated = allocations().zip(allocations_before).map(|(a, b)| a - b);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for caller in callers {
-        if let Ok((l, e)) = caller.await {
-            latencies.extend(l);
-            errors += e;
+    let ((mut latencies, errors), elapsed, cpu, allocated) = match length {
+        Length::Timed { duration, .. } => {
+            tokio::time::sleep(duration).await;
+            stop.store(true, Ordering::Relaxed);
+            let (elapsed, cpu, allocated) =
+                (started.elapsed(), cpu_us() - cpu_before, allocations());
+            (join(callers).await, elapsed, cpu, allocated)
         }
-    }
+        Length::Calls(_) => {
+            let joined = join(callers).await;
+            (
+                joined,
+                started.elapsed(),
+                cpu_us() - cpu_before,
+                allocations(),
+            )
+        }
+    };
+    let allocated = allocated.zip(allocations_before).map(|(a, b)| a - b);
     latencies.sort_unstable();
     let quantile = |q: f64| -> f64 {
         if latencies.is_empty() {

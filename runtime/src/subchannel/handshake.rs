@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use ephemos_config::model::{Http2Config, KeepaliveConfig};
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{mpsc, oneshot};
 
+use super::executor::BoxingExecutor;
 use super::view::Connection;
 use crate::connector::frame_watch::ServerFrame;
 use crate::connector::{Connected, Progress};
@@ -61,7 +62,7 @@ pub(super) async fn establish(
         rotation,
     } = connected;
     progress.set(Progress::HTTP2);
-    let mut builder = http2::Builder::new(TokioExecutor::new());
+    let mut builder = http2::Builder::new(BoxingExecutor);
     builder
         .timer(TokioTimer::new())
         .initial_stream_window_size(settings.http2.stream_window)

@@ -17,6 +17,7 @@
 
 mod backoff;
 mod driver;
+mod executor;
 pub(crate) mod handshake;
 pub(crate) mod health;
 pub(crate) mod load;

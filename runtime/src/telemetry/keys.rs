@@ -121,7 +121,9 @@ impl MethodKeys {
 #[derive(Debug)]
 pub(crate) struct ChannelKeys {
     target: SharedString,
-    by_method: RwLock<HashMap<Box<str>, Arc<MethodKeys>>>,
+    /// foldhash, not SipHash: a path is hashed on every call, and the map's keys are the
+    /// generated clients' methods, not something a peer chooses.
+    by_method: RwLock<HashMap<Box<str>, Arc<MethodKeys>, foldhash::fast::RandomState>>,
     other: Arc<MethodKeys>,
 }
 
