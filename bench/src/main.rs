@@ -2,10 +2,12 @@
 //! with tonic? One server process (plaintext and SPIFFE mTLS listeners), and in this
 //! process the same load through raw tonic (one `tonic::transport::Channel`; N
 //! independent Channels picked round-robin) and through ephemos channels (the default
-//! `production` preset; `high_throughput` with its pool), alternating within each cell so
-//! all of them see the same machine. Cells: unary 64 B and 64 KiB and a server stream,
-//! at concurrency 1, 16 and 128, plaintext and mTLS (ephemos with the `files` identity;
-//! every certificate a valid X.509-SVID minted by a development CA).
+//! `production` preset, with and without a retry policy; `high_throughput` with its
+//! pool), alternating within each cell so all of them see the same machine. Cells: unary
+//! 64 B and 64 KiB and a server stream, at concurrency 1, 16 and 128, plaintext and mTLS
+//! (ephemos with the `files` identity; every certificate a valid X.509-SVID minted by a
+//! development CA). `--calls N` makes a fixed number of calls instead, for
+//! `bench/instructions-per-call.sh`.
 //!
 //! Prints one JSON line per measurement on stdout and a summary with the ratios on
 //! stderr. `--quick` finishes in under two minutes; the full run in under fifteen.
