@@ -418,4 +418,102 @@ async fn each_metric_counts_what_the_servers_saw() {
         1,
         "the losing hedge ends CANCELLED"
     );
+
+    // 7. Server errors in Trailers-Only responses: the call's status is the server's,
+    // not CANCELLED (tonic drops the body of a failed Trailers-Only response unread).
+    let erring = FailingServer::start([
+        Answer::Fail(Code::NotFound, "no such thing"),
+        Answer::Fail(Code::PermissionDenied, "not you"),
+    ])
+    .await;
+    let errors = Channel::plaintext(Address::from(erring.addr()))
+        .target_name("erring")
+        .connect_lazy()
+        .unwrap();
+    let mut errors_client = client(&errors);
+    for expected in [Code::NotFound, Code::PermissionDenied] {
+        let status = errors_client.unary(request("e")).await.unwrap_err();
+        assert_eq!(status.code(), expected);
+    }
+    assert_eq!(erring.calls(), 2, "counted at the server");
+    let call_duration = |target: &str, status: &str| {
+        format!("grpc.client.call.duration{{{UNARY},grpc.status={status},grpc.target={target}}}")
+    };
+    assert_eq!(m.histogram(&call_duration("erring", "NOT_FOUND")).len(), 1);
+    assert_eq!(
+        m.histogram(&call_duration("erring", "PERMISSION_DENIED"))
+            .len(),
+        1
+    );
+    assert!(
+        m.histogram(&call_duration("erring", "CANCELLED"))
+            .is_empty(),
+        "{:?}",
+        m.keys("grpc.client.call.duration")
+    );
+
+    // 8. No retry fits before the deadline: the call ends at once with the server's
+    // UNAVAILABLE, and that is the status recorded (not DEADLINE_EXCEEDED).
+    let down = FailingServer::start(std::iter::repeat_n(
+        Answer::Fail(Code::Unavailable, "down"),
+        10,
+    ))
+    .await;
+    let short = Channel::plaintext(Address::from(down.addr()))
+        .target_name("short")
+        .service_config(service_config(
+            r#"{"methodConfig": [{"name": [{"service": "echo.v1.Echo"}], "timeout": "0.5s",
+              "retryPolicy": {"maxAttempts": 2, "initialBackoff": "10s", "maxBackoff": "10s",
+                "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#,
+        ))
+        .connect()
+        .await
+        .unwrap();
+    // A 10 s backoff drawn with full jitter fits in 0.5 s one time in twenty: call
+    // until one does not (each call that retried tried twice).
+    let mut short_client = client(&short);
+    let mut cut_short = 0;
+    for _ in 0..5 {
+        let status = short_client.unary(request("s")).await.unwrap_err();
+        if status.message().contains("no retry fits") {
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            cut_short += 1;
+        }
+    }
+    assert!(cut_short > 0, "no call was cut short by its deadline");
+    assert_eq!(
+        m.histogram(&call_duration("short", "UNAVAILABLE")).len()
+            + m.histogram(&call_duration("short", "DEADLINE_EXCEEDED"))
+                .len(),
+        5
+    );
+    assert!(m.histogram(&call_duration("short", "UNAVAILABLE")).len() >= cut_short);
+
+    // 9. A call the caller drops while it retries: the retry it made is still counted
+    // (A96), as the server saw it.
+    let hanging = FailingServer::start([Answer::Fail(Code::Unavailable, "1"), Answer::Hang]).await;
+    let dropped = Channel::plaintext(Address::from(hanging.addr()))
+        .target_name("dropped")
+        .service_config(service_config(
+            r#"{"methodConfig": [{"name": [{"service": "echo.v1.Echo"}],
+              "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+                "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}]}"#,
+        ))
+        .connect_lazy()
+        .unwrap();
+    let mut dropped_client = client(&dropped);
+    let mut call = Box::pin(dropped_client.unary(request("d")));
+    tokio::select! {
+        _ = call.as_mut() => panic!("the second attempt hangs"),
+        () = async { while hanging.calls() < 2 { tokio::time::sleep(MS(10)).await } } => {}
+    }
+    drop(call);
+    assert_eq!(
+        m.histogram(&format!(
+            "grpc.client.call.retries{{{UNARY},grpc.target=dropped}}"
+        )),
+        [1.0],
+        "{:?}",
+        m.keys("grpc.client.call.retries")
+    );
 }

@@ -35,6 +35,12 @@ pub(crate) enum AttemptError {
         /// The connection that refused it.
         subchannel: SubchannelId,
     },
+    /// No connection could take it: the pick failed fast (every connection in
+    /// TRANSIENT_FAILURE, the pool shut down, a name that does not resolve) or the
+    /// deadline passed while it waited for one. Nothing was sent; the call ends with
+    /// this status, not retried: a retry would pick against the same failing channel
+    /// (gRFC A62's fail fast, kept under a retry policy).
+    NoConnection(Status),
     /// It failed with this status; the server may have processed it.
     Failed(Status),
 }
@@ -44,7 +50,9 @@ impl AttemptError {
     pub(crate) fn code(&self) -> tonic::Code {
         match self {
             AttemptError::Unsent(_) => tonic::Code::Unavailable,
-            AttemptError::Refused { status, .. } | AttemptError::Failed(status) => status.code(),
+            AttemptError::Refused { status, .. }
+            | AttemptError::NoConnection(status)
+            | AttemptError::Failed(status) => status.code(),
         }
     }
 
@@ -52,7 +60,9 @@ impl AttemptError {
     pub(crate) fn into_status(self) -> Status {
         match self {
             AttemptError::Unsent(_) => Status::unavailable("the attempt could not be sent"),
-            AttemptError::Refused { status, .. } | AttemptError::Failed(status) => status,
+            AttemptError::Refused { status, .. }
+            | AttemptError::NoConnection(status)
+            | AttemptError::Failed(status) => status,
         }
     }
 }

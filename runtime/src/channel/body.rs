@@ -28,8 +28,8 @@ pin_project! {
         #[pin]
         inner: Option<Committed<AttemptBodyOf>>,
         check: MessageSizeCheck,
-        // The call's meter, and the status a Trailers-Only response's headers gave.
-        meter: Option<(CallMeter, Option<Code>)>,
+        // The call's meter (none for a Trailers-Only response: the facade finished it).
+        meter: Option<CallMeter>,
         target: Arc<str>,
         // The call's deadline covers its whole response, not only the headers.
         #[pin]
@@ -43,7 +43,7 @@ impl ResponseBody {
         recv_limit: u32,
         target: Arc<str>,
         deadline: Option<Instant>,
-        meter: Option<(CallMeter, Option<Code>)>,
+        meter: Option<CallMeter>,
     ) -> Self {
         Self {
             inner: Some(inner),
@@ -83,7 +83,7 @@ impl Body for ResponseBody {
             .is_some_and(|d| d.poll(cx).is_ready())
         {
             this.inner.set(None);
-            if let Some((meter, _)) = this.meter.as_mut() {
+            if let Some(meter) = this.meter.as_mut() {
                 meter.finish(Code::DeadlineExceeded);
             }
             return Poll::Ready(Some(Err(status(
@@ -126,9 +126,10 @@ impl Body for ResponseBody {
                 }
             }
         };
-        if let Some((meter, header_status)) = this.meter.as_mut() {
+        if let Some(meter) = this.meter.as_mut() {
             match &result {
-                None => meter.finish(header_status.unwrap_or(Code::Internal)),
+                // Ended without trailers: no status came.
+                None => meter.finish(Code::Internal),
                 Some(Err(status)) => meter.finish(status.code()),
                 Some(Ok(frame)) => {
                     if let Some(trailers) = frame.trailers_ref() {

@@ -92,19 +92,26 @@ impl Future for ResponseFuture {
                         Poll::Ready(Err(Box::new(status)))
                     }
                     Poll::Ready(Ok(response)) => {
-                        // A Trailers-Only response carries the call's status in its headers.
-                        let header_status = response
+                        let mut meter = meter.take();
+                        // A Trailers-Only response carries the call's status in its
+                        // headers, and the call is over: finished now with that status.
+                        // (For a failure tonic drops the body unread and returns the
+                        // status; a meter left in the body would say CANCELLED.)
+                        if let Some(code) = response
                             .headers()
                             .get(&crate::protocol::names::GRPC_STATUS)
-                            .map(crate::telemetry::labels::code_of);
-                        let meter = meter.take();
+                            .map(crate::telemetry::labels::code_of)
+                            && let Some(mut finished) = meter.take()
+                        {
+                            finished.finish(code);
+                        }
                         Poll::Ready(Ok(response.map(|committed| {
                             ResponseBody::new(
                                 committed,
                                 body.recv_limit,
                                 body.target.clone(),
                                 body.deadline,
-                                meter.map(|m| (m, header_status)),
+                                meter,
                             )
                         })))
                     }

@@ -399,18 +399,18 @@ impl tower::Service<Request<AttemptBody>> for Pool {
             inner
                 .wait_for_members(options.deadline, options.wait_for_ready)
                 .await
-                .map_err(AttemptError::Failed)?;
+                .map_err(AttemptError::NoConnection)?;
             let (index, ready, waited) = pick::pick(
                 &inner.target,
                 &inner.subchannels,
                 &inner.members,
                 &inner.next,
-                &inner.changed,
+                &inner.channel,
                 &options,
                 inner.growth,
             )
             .await
-            .map_err(AttemptError::Failed)?;
+            .map_err(AttemptError::NoConnection)?;
             let counter = if waited { &inner.misses } else { &inner.hits };
             counter.fetch_add(1, Ordering::Relaxed);
             inner.meter.picked(waited);

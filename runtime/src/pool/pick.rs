@@ -15,7 +15,7 @@ use super::members::Members;
 use crate::call::{CallOptions, SubchannelId};
 use crate::error::{ConnectError, status};
 use crate::state::ConnectivityState;
-use crate::subchannel::{Ready, Subchannel};
+use crate::subchannel::{ChannelShared, Ready, Subchannel};
 
 /// One look at every subchannel.
 pub(crate) enum Scan {
@@ -189,19 +189,26 @@ pub(crate) fn scan(
 
 /// A connection for a call: at once when one is READY (`false`: a hit), else waiting
 /// for one while connections are made (`true`: a miss).
+///
+/// A call that found no READY connection at once is use of the channel all the same
+/// (grpc-go counts every call's start): while it waits, and when it fails fast, the
+/// channel is not idle, so a subchannel in TRANSIENT_FAILURE keeps trying (and keeps
+/// failing calls fast) instead of going IDLE and making the next call wait through a
+/// whole connection attempt.
 pub(crate) async fn pick(
     target: &str,
     subchannels: &[Subchannel],
     members: &Members,
     next: &AtomicUsize,
-    changed: &watch::Receiver<u64>,
+    channel: &ChannelShared,
     options: &CallOptions,
     growth: Option<Growth>,
 ) -> Result<(usize, Ready, bool), Status> {
     if let Scan::Ready(index, ready) = scan(subchannels, members, next, options.avoid, growth) {
         return Ok((index, ready, false));
     }
-    let mut changed = changed.clone();
+    let _waiting = channel.call_waiting();
+    let mut changed = channel.changed.subscribe();
     loop {
         // Marked seen before looking, so any change after the look wakes the wait.
         changed.borrow_and_update();

@@ -133,8 +133,8 @@ async fn a_pick_fails_fast_once_every_subchannel_failed_unless_it_waits_for_read
     let Err(error) = pool.call(echo_request("x")).await else {
         panic!("a call succeeded with every connection refused");
     };
-    let AttemptError::Failed(status) = error else {
-        panic!("{error:?}");
+    let AttemptError::NoConnection(status) = error else {
+        panic!("a failed pick is final, not a failed attempt: {error:?}");
     };
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.message().contains("cannot connect"), "{status:?}");

@@ -12,8 +12,15 @@
 //!   `grpc-previous-rpc-attempts`. Response headers that are not Trailers-Only commit
 //!   the call; so does a request larger than the replay buffer.
 //! - **The deadline** (set once by the facade) bounds every attempt, the wait for
-//!   response headers and every backoff: a retry that would wake past it is not made,
-//!   and the caller gets DEADLINE_EXCEEDED.
+//!   response headers and every backoff. A retry whose backoff would end past it is
+//!   not made: the call ends at once with the last attempt's own status, its message
+//!   saying that no retry fits in the time left (docs/design.md section 5, "Retry":
+//!   DEADLINE_EXCEEDED would say the time ran out, which it had not).
+//! - **A failed pick is final** ([`AttemptError::NoConnection`]): nothing was sent, and
+//!   a retry would pick against the same failing channel after its backoff.
+//! - **A failed request is final**: once the caller's request stream failed (its error,
+//!   a message over the send limit), that is the call's status whatever the attempt
+//!   ended with, and no attempt follows ([`ReplaySource`] refuses one).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,12 +35,13 @@ use tonic::{Code, Status};
 use super::committed::{CallHandle, Committed};
 use super::policy::{Decision, Failure, RetryState, StopReason};
 use super::replay::{AttemptBody, ReplayHead, ReplaySource};
+use super::unsent::UnsentRetries;
 use super::{CallRule, Shared};
 use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
 use crate::protocol::names;
 use crate::telemetry::labels::CallLabels;
-use crate::telemetry::retries::CallRetries;
+use crate::telemetry::retries::{CallRetries, RetriesRecord};
 
 /// The future of a call through [`super::Retry`].
 pub(crate) type ResponseFuture<B> =
@@ -78,12 +86,15 @@ where
         ))));
     };
     let request = Request::from_parts(parts, first);
-    let labels = CallLabels::from_request(&request, &shared.telemetry);
+    // A96's counts are recorded when the attempts are over, or when the caller drops
+    // the call while they go on.
+    let mut record = RetriesRecord::new(CallLabels::from_request(&request, &shared.telemetry));
     if let Some(CallRule::Hedging(rule)) = shared.rule(options.policy) {
         let rule = *rule;
         return Box::pin(async move {
-            let mut counts = CallRetries::default();
-            let ending = super::hedging::run(
+            // The whole record moves in (not only its counts), so it drops here.
+            let mut record = record;
+            super::hedging::run(
                 service,
                 shared.clone(),
                 request,
@@ -91,27 +102,23 @@ where
                 source,
                 call,
                 &rule,
-                &mut counts,
+                &mut record.counts,
             )
-            .await;
-            counts.record(&labels);
-            ending
+            .await
         });
     }
     Box::pin(async move {
-        let mut counts = CallRetries::default();
-        let ending = run(
+        let mut record = record;
+        run(
             service,
             shared.clone(),
             request,
             options,
             source,
             call,
-            &mut counts,
+            &mut record.counts,
         )
-        .await;
-        counts.record(&labels);
-        ending
+        .await
     })
 }
 
@@ -131,6 +138,42 @@ impl<B> Outcome<B> {
         match self {
             Outcome::TrailersOnly(response, _) => Ok(response),
             Outcome::Failed(status) => Err(status),
+        }
+    }
+
+    /// What the caller gets when the attempt is the call's last for a reason the
+    /// attempt's status does not say: that status, its message followed by `note`.
+    /// A Trailers-Only response keeps its metadata; the note goes at the end of its
+    /// `grpc-message` (`note` is printable ASCII without `%`, so it needs no
+    /// percent-encoding).
+    fn into_result_noting(self, note: &str) -> Result<Response<B>, Status> {
+        match self {
+            Outcome::TrailersOnly(mut response, _) => {
+                let headers = response.headers_mut();
+                let mut message = headers
+                    .get(&names::GRPC_MESSAGE)
+                    .map(|v| v.as_bytes().to_vec())
+                    .filter(|m| !m.is_empty())
+                    .map(|mut m| {
+                        m.extend_from_slice(b"; ");
+                        m
+                    })
+                    .unwrap_or_default();
+                message.extend(
+                    note.bytes()
+                        .filter(|b| (0x20..0x7f).contains(b) && *b != b'%'),
+                );
+                if let Ok(value) = http::HeaderValue::from_bytes(&message) {
+                    headers.insert(&names::GRPC_MESSAGE, value);
+                }
+                Ok(response)
+            }
+            Outcome::Failed(status) => Err(Status::with_details_and_metadata(
+                status.code(),
+                format!("{}; {note}", status.message()),
+                status.details().to_vec().into(),
+                status.metadata().clone(),
+            )),
         }
     }
 }
@@ -164,6 +207,7 @@ where
     };
     let rule = rule.as_ref();
     let mut refusals = 0;
+    let mut unsent = UnsentRetries::default();
     let mut retry = RetryState {
         attempts: 1,
         since_pushback: 0,
@@ -190,6 +234,16 @@ where
                 }
             }
         };
+        if let Some(failure) = source.failure()
+            && !matches!(&outcome, Ok(r) if trailers_only_failure(r).is_none())
+        {
+            // The request itself failed (a race: the attempt ended its own way before
+            // it noticed): that is the call's status, and no attempt follows.
+            return Err(failure);
+        }
+        if !matches!(outcome, Err(AttemptError::Unsent(_))) {
+            unsent.sent();
+        }
         let failed = match outcome {
             Ok(response) => {
                 // Without a policy or throttling, nothing here looks at the headers.
@@ -213,7 +267,7 @@ where
                     }
                 }
             }
-            Err(AttemptError::Unsent(unsent)) => {
+            Err(AttemptError::Unsent(returned)) => {
                 if options
                     .deadline
                     .is_some_and(|deadline| deadline <= tokio::time::Instant::now())
@@ -224,16 +278,26 @@ where
                         "deadline exceeded before the call was sent",
                     ));
                 }
+                if let Err(times) = unsent.pause(options.deadline).await {
+                    return Err(status(
+                        Code::Unavailable,
+                        &shared.target,
+                        format!(
+                            "the call could not be sent: {times} connections in a row handed it \
+                             back unsent (each was closing)"
+                        ),
+                    ));
+                }
                 shared
                     .counts
                     .transparent_retries
                     .fetch_add(1, Ordering::Relaxed);
                 counts.transparent_retries += 1;
-                request = *unsent;
-                // A connection that hands calls back is closing; let it.
-                tokio::task::yield_now().await;
+                request = *returned;
                 continue;
             }
+            // Nothing was sent and a retry would pick against the same failing channel.
+            Err(AttemptError::NoConnection(status)) => return Err(status),
             Err(AttemptError::Refused { status, subchannel }) if refusals == 0 => {
                 refusals += 1;
                 let Some(body) = source.attempt() else {
@@ -254,10 +318,6 @@ where
                 continue;
             }
             Err(AttemptError::Refused { status, .. } | AttemptError::Failed(status)) => {
-                if let Some(failure) = source.failure() {
-                    // The request itself failed (a message over the send limit): final.
-                    return Err(failure);
-                }
                 Outcome::Failed(status)
             }
         };
@@ -283,17 +343,20 @@ where
             }
             Decision::RetryAfter { delay, .. } => delay,
         };
-        let wake_at = tokio::time::Instant::now() + delay;
-        if options.deadline.is_some_and(|deadline| wake_at >= deadline) {
-            // No backoff outlives the call: it would wake past its deadline.
-            return Err(status(
-                Code::DeadlineExceeded,
-                &shared.target,
-                format!(
-                    "deadline exceeded: the retry after attempt {} ({code:?}) would wait past it",
-                    retry.attempts
-                ),
-            ));
+        let now = tokio::time::Instant::now();
+        let wake_at = now + delay;
+        if let Some(deadline) = options.deadline
+            && wake_at >= deadline
+        {
+            // No backoff outlives the call, and the time has not run out: the caller
+            // gets what the last attempt ended with, now, and why it is the last.
+            let note = format!(
+                "not retried: no retry fits in the time left ({:?}; the backoff after attempt {} \
+                 was {delay:?})",
+                deadline.saturating_duration_since(now),
+                retry.attempts
+            );
+            break failed.into_result_noting(&note);
         }
         // The next attempt's body replays what was sent; `None` once the call sent more
         // than its buffer holds, which commits it: the failure is final.

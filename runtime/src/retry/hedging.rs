@@ -30,6 +30,7 @@ use super::committed::{CallHandle, Committed};
 use super::future::{Outcome, trailers_only_failure};
 use super::policy::{Pushback, pushback_of};
 use super::replay::{AttemptBody, ReplaySource};
+use super::unsent::UnsentRetries;
 use crate::call::{AttemptError, CallOptions};
 use crate::error::status;
 use crate::protocol::names;
@@ -125,6 +126,7 @@ where
     let mut next_at = Some(Instant::now() + rule.delay);
     let mut last: Option<Outcome<B>> = None;
     let mut refusals = 0;
+    let mut unsent = UnsentRetries::default();
     loop {
         // Send every hedge that is due (all at once for a zero delay).
         while sent < rule.max_attempts && next_at.is_some_and(|at| at <= Instant::now()) {
@@ -166,10 +168,18 @@ where
             Some(done) = in_flight.next() => done,
             () = sleep_until(next_at.unwrap_or_else(Instant::now)), if more => continue,
         };
+        if let Some(failure) = source.failure() {
+            // The request itself failed: whatever this attempt ended with, that is
+            // the call's status, and no hedge follows (none can start).
+            return Err(failure);
+        }
         if !source.is_live(id) {
             // Stopped by a commit to another attempt (the request outgrew its buffer):
             // whatever it ended with says nothing about the call.
             continue;
+        }
+        if !matches!(outcome, Err(AttemptError::Unsent(_))) {
+            unsent.sent();
         }
         let failed = match outcome {
             Ok(response) => match trailers_only_failure(&response) {
@@ -184,19 +194,30 @@ where
                     return Ok((id, response));
                 }
             },
-            Err(AttemptError::Unsent(unsent)) => {
-                // Never left the client: the same attempt goes again (transparent).
-                shared
-                    .counts
-                    .transparent_retries
-                    .fetch_add(1, Ordering::Relaxed);
-                counts.transparent_retries += 1;
-                tokio::task::yield_now().await;
-                std::future::poll_fn(|cx| service.poll_ready(cx))
-                    .await
-                    .map_err(AttemptError::into_status)?;
-                in_flight.push(tagged(id, service.call(*unsent)));
-                continue;
+            Err(AttemptError::Unsent(returned)) => {
+                // Never left the client: the same attempt goes again (transparent),
+                // paced and bounded.
+                if let Err(times) = unsent.pause(None).await {
+                    Outcome::Failed(status(
+                        Code::Unavailable,
+                        &shared.target,
+                        format!(
+                            "the attempt could not be sent: {times} connections in a row \
+                             handed it back unsent (each was closing)"
+                        ),
+                    ))
+                } else {
+                    shared
+                        .counts
+                        .transparent_retries
+                        .fetch_add(1, Ordering::Relaxed);
+                    counts.transparent_retries += 1;
+                    std::future::poll_fn(|cx| service.poll_ready(cx))
+                        .await
+                        .map_err(AttemptError::into_status)?;
+                    in_flight.push(tagged(id, service.call(*returned)));
+                    continue;
+                }
             }
             Err(AttemptError::Refused { subchannel, .. }) if refusals == 0 => {
                 // Refused unprocessed: sent again once, elsewhere, not counted (A6).
@@ -220,12 +241,13 @@ where
                     "refused by the server before processing; not sent again: the call committed",
                 ))
             }
-            Err(AttemptError::Refused { status, .. } | AttemptError::Failed(status)) => {
-                if let Some(failure) = source.failure() {
-                    return Err(failure);
-                }
-                Outcome::Failed(status)
-            }
+            // A failed pick is a failure like any other here: hedging's own rules
+            // (a non-fatal code sends the next hedge at once) keep it fast.
+            Err(
+                AttemptError::Refused { status, .. }
+                | AttemptError::NoConnection(status)
+                | AttemptError::Failed(status),
+            ) => Outcome::Failed(status),
         };
         let (code, headers) = match &failed {
             Outcome::Failed(status) => (status.code(), None),

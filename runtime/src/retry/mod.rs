@@ -22,6 +22,7 @@ mod layer;
 mod policy;
 mod replay;
 mod throttle;
+mod unsent;
 
 pub(crate) use committed::Committed;
 pub(crate) use future::ResponseFuture;

@@ -7,6 +7,13 @@
 //! Every attempt reads through an [`AttemptBody`]. Only the newest attempt reads the live
 //! stream; an older one, or any once the call is cancelled, fails with RST_STREAM
 //! CANCEL, so the server stops and nothing more is sent on that stream.
+//!
+//! A request that failed (the caller's stream ended in an error, or a message over the
+//! send limit) is final: no attempt starts after it, and every attempt still sending
+//! resets its stream with INTERNAL_ERROR, not CANCEL. tonic's server reads a CANCEL on a
+//! request stream as the stream's clean end (`tonic::codec::decode`, `Direction::Request`),
+//! so a CANCEL would have it run the truncated request to completion; an error cannot be
+//! mistaken for an end by any server.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -177,8 +184,10 @@ impl ReplaySource {
     fn new_attempt(self: &Arc<Self>, beside: bool) -> Option<AttemptBody> {
         let mut state = self.lock();
         // The first attempt always goes (a request too large to keep is sent once);
-        // another only while everything sent so far is kept.
-        if state.cancelled || (!state.keeping && state.newest > 0) {
+        // another only while everything sent so far is kept, and never once the
+        // request has failed: it would replay what was kept and then read on past the
+        // failure, sending a request its caller never finished.
+        if state.cancelled || state.failure.is_some() || (!state.keeping && state.newest > 0) {
             return None;
         }
         state.newest += 1;
@@ -370,10 +379,12 @@ impl ReplaySource {
 
 impl ReplaySource {
     /// The request failed (its message over the send limit, tonic's error): that is the
-    /// call's status, and every attempt stops, so no server gets a truncated request.
+    /// call's status, every attempt stops (its stream reset as failed) and none follows,
+    /// so no server gets a truncated request.
     fn fail(&self, state: &mut SourceState, failure: Status) {
         state.failure.get_or_insert(failure);
         state.live.clear();
+        self.stop_keeping(state);
         state.wake_all();
     }
 }
@@ -429,6 +440,12 @@ fn cancel() -> BoxError {
     Box::new(h2::Error::from(h2::Reason::CANCEL))
 }
 
+/// The error that resets an attempt's stream when its request failed: INTERNAL_ERROR,
+/// which every server reads as a failed request (tonic reads CANCEL as the end of it).
+fn request_failed() -> BoxError {
+    Box::new(h2::Error::from(h2::Reason::INTERNAL_ERROR))
+}
+
 impl Body for AttemptBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -441,6 +458,10 @@ impl Body for AttemptBody {
         let source = &*this.source;
         let mut state = source.lock();
         let id = this.id;
+        if state.failure.is_some() {
+            // Whichever attempt met the failure, none may end its request normally.
+            return Poll::Ready(Some(Err(request_failed())));
+        }
         let Some(next) = state.live.iter().find(|l| l.id == id).map(|l| l.next) else {
             return Poll::Ready(Some(Err(cancel())));
         };
@@ -505,8 +526,8 @@ impl Body for AttemptBody {
                     state.wake_all();
                     Poll::Ready(Some(Ok(frame)))
                 }
-                // The status is kept for the caller; the stream is cancelled.
-                Err(_) => Poll::Ready(Some(Err(cancel()))),
+                // The status is kept for the caller; the stream is reset as failed.
+                Err(_) => Poll::Ready(Some(Err(request_failed()))),
             },
         }
     }
@@ -684,7 +705,10 @@ mod tests {
         let mut first = source.attempt().unwrap();
         tx.send(message(11)).unwrap();
         let error = next(&mut first).await.unwrap().unwrap_err();
-        assert_eq!(error, "Some(CANCEL)");
+        assert_eq!(
+            error, "Some(INTERNAL_ERROR)",
+            "a failed request, not a cancel"
+        );
         let failure = source.failure().unwrap();
         assert_eq!(failure.code(), Code::ResourceExhausted);
         assert!(
@@ -828,12 +852,16 @@ mod tests {
         let mut b = source.hedge().unwrap();
         tx.send(message(11)).unwrap();
         tx.send(message(1)).unwrap();
-        assert_eq!(next(&mut a).await, Some(Err("Some(CANCEL)".into())));
+        assert_eq!(next(&mut a).await, Some(Err("Some(INTERNAL_ERROR)".into())));
         assert_eq!(
             next(&mut b).await,
-            Some(Err("Some(CANCEL)".into())),
-            "no hedge sends a request with a message left out"
+            Some(Err("Some(INTERNAL_ERROR)".into())),
+            "no hedge sends a request with a message left out, nor resets it as a \
+             CANCEL a tonic server reads as the request's end"
         );
+        assert!(source.hedge().is_none(), "no hedge after the failure");
+        assert!(source.attempt().is_none(), "no retry after the failure");
+        assert_eq!(budget.held(), 0, "nothing is kept for a replay");
     }
 
     #[tokio::test]

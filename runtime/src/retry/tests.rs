@@ -21,6 +21,8 @@ use crate::call::{AttemptError, CallOptions, SubchannelId};
 #[derive(Clone, Copy, Debug)]
 enum Step {
     Unsent,
+    /// The pick failed fast: no connection could take the attempt.
+    NoConnection,
     Refused(SubchannelId),
     Failed(Code),
     Respond,
@@ -95,6 +97,17 @@ impl Service<Request<AttemptBody>> for Script {
                 // A closing connection takes a moment to hand the call back.
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 return Err(AttemptError::Unsent(Box::new(request)));
+            }
+            if let Step::NoConnection = step {
+                seen.lock().unwrap().push(Seen {
+                    body: None,
+                    avoid,
+                    previous,
+                    at,
+                });
+                return Err(AttemptError::NoConnection(Status::unavailable(
+                    "no connection is READY",
+                )));
             }
             if let Step::Hang = step {
                 seen.lock().unwrap().push(Seen {
@@ -219,8 +232,10 @@ async fn a_policy_stops_at_max_attempts_and_on_other_codes() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn no_backoff_outlives_the_deadline() {
-    // Retries wait up to 1s, 2s, 4s, 4s: a 1.5s deadline cuts the loop short.
+async fn no_backoff_outlives_the_deadline_and_the_last_status_says_why() {
+    // Retries wait up to 1s, 2s, 4s, 4s: a 1.5s deadline cuts the loop short. The call
+    // ends when the backoff drawn would end past the deadline, before the deadline, with
+    // the last attempt's own status: the time had not run out.
     let script = Script::new([Step::Failed(Code::Unavailable); 5]);
     let started = tokio::time::Instant::now();
     let status = call_with_policy(
@@ -230,9 +245,23 @@ async fn no_backoff_outlives_the_deadline() {
     )
     .await
     .unwrap_err();
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-    assert!(started.elapsed() <= Duration::from_millis(1500));
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("no retry fits in the time left"),
+        "{status:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
     assert!(script.attempts() < 5, "{}", script.attempts());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_pick_is_not_retried() {
+    let script = Script::new([Step::NoConnection, Step::Respond]);
+    let status = call_with_policy(&script, &[retry_policy(5)], None)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(script.attempts(), 1);
 }
 
 #[tokio::test]
@@ -248,17 +277,33 @@ async fn an_unsent_attempt_goes_again_as_many_times_as_it_takes() {
 
 #[tokio::test(start_paused = true)]
 async fn unsent_attempts_stop_at_the_deadline() {
+    // Each comes back after 1 ms; sent again at once, then after 1, 2, 4, 8, 16 ms,
+    // then the deadline cuts the 32 ms pause short, and the eighth attempt's wait is
+    // cut short by it too.
     let script = Script::new(std::iter::repeat_n(Step::Unsent, 1_000_000));
+    let started = tokio::time::Instant::now();
     let deadline = Duration::from_millis(50);
     let status = call(&script, request(message(3), Some(deadline)))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(script.attempts(), 8);
+    assert_eq!(started.elapsed(), deadline);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsent_attempts_without_a_deadline_neither_spin_nor_go_on_for_ever() {
+    let script = Script::new(std::iter::repeat_n(Step::Unsent, 1_000_000));
+    let started = tokio::time::Instant::now();
+    let status = call(&script, request(message(3), None)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(
-        (40..=60).contains(&script.attempts()),
-        "{}",
-        script.attempts()
+        status.message().contains("16 connections in a row"),
+        "{status:?}"
     );
+    assert_eq!(script.attempts(), 17);
+    let paced = started.elapsed();
+    assert!(paced >= Duration::from_millis(400), "{paced:?}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::load::Load;
+use super::load::{InFlight, Load};
 
 /// Shared by the subchannels of one channel.
 #[derive(Debug)]
@@ -26,7 +26,8 @@ pub(crate) struct ChannelShared {
     max_concurrent_streams: AtomicU64,
     /// Every subchannel's load (set once, when the subchannels exist).
     loads: OnceLock<Vec<Arc<Load>>>,
-    /// Use that is not a call (`connect()`), for the idle timeout.
+    /// Use that is not a call on a subchannel (`connect()`, calls waiting for a
+    /// connection or failing fast), for the idle timeout.
     touched: Arc<Load>,
     /// Woken when a connection is lost or an attempt fails: names are resolved again.
     pub(crate) connection_lost: tokio::sync::Notify,
@@ -93,11 +94,18 @@ impl ChannelShared {
         self.touched.touch();
     }
 
+    /// A call that found no READY connection at once: in flight on the channel (not on a
+    /// subchannel) until the guard drops, so it is use when it starts, while it waits
+    /// and when it ends, however it ends.
+    pub(crate) fn call_waiting(&self) -> InFlight {
+        self.touched.begin()
+    }
+
     /// Whether nothing has used the channel for `timeout`: no call in flight on any
     /// subchannel, and none started or ended for that long.
     pub(crate) fn unused_for(&self, timeout: Duration) -> bool {
         let loads = self.loads.get().map_or(&[][..], Vec::as_slice);
-        if loads.iter().any(|l| l.in_flight() > 0) {
+        if self.touched.in_flight() > 0 || loads.iter().any(|l| l.in_flight() > 0) {
             return false;
         }
         let last = loads

@@ -83,7 +83,7 @@ async fn a_driver_that_panics_publishes_shutdown_and_calls_fail() {
     else {
         panic!("a call through a dead subchannel succeeded");
     };
-    let AttemptError::Failed(status) = error else {
+    let AttemptError::NoConnection(status) = error else {
         panic!("{error:?}");
     };
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -16,6 +16,30 @@ pub(crate) struct CallRetries {
     pub(crate) retry_delay: Duration,
 }
 
+/// One call's counts, recorded once when dropped: when its attempts are over, or when
+/// the caller drops the call while it retries (the counts so far are still the call's).
+pub(crate) struct RetriesRecord {
+    /// What the retry layer did so far.
+    pub(crate) counts: CallRetries,
+    labels: CallLabels,
+}
+
+impl RetriesRecord {
+    /// Nothing done yet, for a call with these labels.
+    pub(crate) fn new(labels: CallLabels) -> Self {
+        Self {
+            counts: CallRetries::default(),
+            labels,
+        }
+    }
+}
+
+impl Drop for RetriesRecord {
+    fn drop(&mut self) {
+        self.counts.record(&self.labels);
+    }
+}
+
 impl CallRetries {
     /// Records what is not zero.
     pub(crate) fn record(&self, labels: &CallLabels) {

@@ -50,6 +50,9 @@ pub struct Received {
     pub messages: Vec<String>,
     /// Whether the client cancelled it while its handler was running.
     pub cancelled: bool,
+    /// Whether the handler ran it to the end and answered OK (client streams: the
+    /// request stream ended with END_STREAM, not a reset).
+    pub completed: bool,
 }
 
 #[derive(Clone, Default)]
@@ -75,6 +78,7 @@ impl Shared {
             timeout: header("grpc-timeout"),
             messages: Vec::new(),
             cancelled: false,
+            completed: false,
         });
         let answer = self
             .script
@@ -87,6 +91,10 @@ impl Shared {
 
     fn record(&self, index: usize, message: String) {
         self.received.lock().unwrap()[index].messages.push(message);
+    }
+
+    fn complete(&self, index: usize) {
+        self.received.lock().unwrap()[index].completed = true;
     }
 }
 
@@ -187,6 +195,7 @@ impl Echo for Shared {
             self.record(index, message.clone());
             messages.push(message);
         }
+        self.complete(index);
         Ok(Response::new(reply(messages.join(","))))
     }
 
@@ -196,14 +205,33 @@ impl Echo for Shared {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<Self::BidiStream>, Status> {
-        let (answer, _) = self.enter("Bidi", &request);
+        let (answer, index) = self.enter("Bidi", &request);
         if let Some(status) = failure(&answer) {
             return Err(status);
         }
-        let stream = request
-            .into_inner()
-            .map(|item| item.map(|request| reply(request.message)));
-        Ok(Response::new(Box::pin(stream)))
+        // Echoes each message; the call is complete when the request stream ends
+        // with END_STREAM (a reset ends it with an error).
+        let mut stream = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = self.clone();
+        tokio::spawn(async move {
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(request) => {
+                        shared.record(index, request.message.clone());
+                        let _ = tx.send(Ok(reply(request.message)));
+                    }
+                    Err(status) => {
+                        let _ = tx.send(Err(status));
+                        return;
+                    }
+                }
+            }
+            shared.complete(index);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(rx),
+        )))
     }
 }
 
