@@ -81,3 +81,70 @@ async fn a_pool_given_in_code_is_checked_like_the_files() {
     assert!(text.contains("`pool.size = 65`"), "{text}");
     assert!(text.contains("make max_size >= size"), "{text}");
 }
+
+#[test]
+fn a_service_config_given_in_code_is_checked_like_the_files() {
+    use ephemos::config::service_config::{
+        CallPolicy, HedgingPolicy, MethodConfig, MethodName, RetryPolicy, ServiceConfig,
+    };
+    use ephemos::config::value::Code;
+    use std::borrow::Cow;
+    use std::time::Duration;
+    let every = |service: &'static str, policy| MethodConfig {
+        names: Cow::Owned(vec![MethodName {
+            service: Cow::Borrowed(service),
+            method: None,
+        }]),
+        timeout: None,
+        wait_for_ready: None,
+        policy: Some(policy),
+    };
+    // What panicked at run time: a negative multiplier on the second retry, a
+    // `Duration::MAX` hedging delay when added to now, a thousand hedges a call.
+    let config = ServiceConfig {
+        method_configs: Cow::Owned(vec![
+            every(
+                "echo.v1.Echo",
+                CallPolicy::Retry(RetryPolicy {
+                    max_attempts: 3,
+                    initial_backoff: Duration::from_millis(10),
+                    max_backoff: Duration::from_secs(1),
+                    backoff_multiplier: -1.5,
+                    retryable_status_codes: Cow::Borrowed(&[Code::Unavailable]),
+                }),
+            ),
+            every(
+                "echo.v1.Other",
+                CallPolicy::Hedging(HedgingPolicy {
+                    max_attempts: 1000,
+                    hedging_delay: Duration::MAX,
+                    non_fatal_status_codes: Cow::Borrowed(&[]),
+                }),
+            ),
+        ]),
+        ..ServiceConfig::default()
+    };
+    let error = Channel::plaintext("127.0.0.1:1".parse::<ephemos::Address>().unwrap())
+        .target_name("echo")
+        .service_config(config)
+        .connect_lazy()
+        .unwrap_err();
+    let BuildError::Settings { problems, .. } = &error else {
+        panic!("{error:?}");
+    };
+    let settings: Vec<_> = problems.iter().map(|p| p.setting).collect();
+    assert_eq!(
+        settings,
+        [
+            "retryPolicy.backoffMultiplier",
+            "hedgingPolicy.maxAttempts",
+            "hedgingPolicy.hedgingDelay"
+        ]
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("`retryPolicy.backoffMultiplier = -1.5 (echo.v1.Echo/*)`"),
+        "{text}"
+    );
+    assert!(text.contains("from 2 to 5"), "{text}");
+}

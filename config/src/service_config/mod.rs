@@ -6,6 +6,7 @@
 
 mod parse;
 mod render;
+mod rules;
 
 pub use parse::JsonProblem;
 
