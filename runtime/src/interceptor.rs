@@ -6,14 +6,44 @@
 //! interceptor that returns an error ends the call with that status before anything is
 //! sent.
 //!
+//! What an interceptor may change: the application's metadata, and `grpc-timeout`,
+//! which is honoured (the call's deadline is the smaller of it and the method's
+//! `timeout`, fixed after the interceptors ran). It may not add, change or remove the
+//! headers that make the request gRPC or that the channel writes itself ([`RESERVED`]:
+//! `te`, `content-type`, the `grpc-` headers of the protocol, HTTP/1 connection
+//! headers that HTTP/2 forbids): the call ends INTERNAL before anything is sent, with a
+//! message naming the interceptor and the header.
+//!
 //! Metadata is information from the client, never proof of who it is: a server
 //! authorizes its caller by the SPIFFE ID of the mTLS peer ([`crate::server::peer_id`]),
 //! never by a header an interceptor wrote.
 
 use std::sync::Arc;
 
-use tonic::Status;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+/// The headers an interceptor may not add, change or remove: what makes the request
+/// gRPC (`te`, `content-type`, the message encoding), what the channel writes for each
+/// attempt (`grpc-previous-rpc-attempts`), what only a server sends (status, message,
+/// details), and HTTP/1 connection headers, which HTTP/2 forbids (RFC 9113 8.2.2).
+pub const RESERVED: [&str; 14] = [
+    "te",
+    "content-type",
+    "grpc-encoding",
+    "grpc-accept-encoding",
+    "grpc-previous-rpc-attempts",
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "connection",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// The metadata that carries the caller's SPIFFE ID when a channel propagates its
 /// identity ([`ChannelBuilder::propagate_identity`](crate::ChannelBuilder::propagate_identity)):
@@ -37,21 +67,69 @@ impl Interceptors {
     }
 
     /// Runs each interceptor over `request`'s headers (moved, not copied); the first
-    /// error ends the call.
-    pub(crate) fn apply<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+    /// error ends the call, and so does a change to a [`RESERVED`] header (INTERNAL,
+    /// naming the interceptor, from 1, and the header).
+    pub(crate) fn apply<B>(
+        &self,
+        target: &str,
+        request: &mut http::Request<B>,
+    ) -> Result<(), Status> {
         if self.0.is_empty() {
             return Ok(());
         }
+        let reserved = Reserved::of(request.headers());
         let mut metadata = MetadataMap::from_headers(std::mem::take(request.headers_mut()));
         let mut result = Ok(());
-        for interceptor in &self.0 {
-            result = interceptor(request.uri().path(), &mut metadata);
+        for (index, interceptor) in self.0.iter().enumerate() {
+            result = interceptor(request.uri().path(), &mut metadata).and_then(|()| {
+                reserved.unchanged(metadata.as_ref()).map_err(|header| {
+                    crate::error::status(
+                        Code::Internal,
+                        target,
+                        format!(
+                            "interceptor {} of {} changed the `{header}` header, which \
+                             interceptors may not add, change or remove (they may change \
+                             application metadata and `grpc-timeout`)",
+                            index + 1,
+                            self.0.len()
+                        ),
+                    )
+                })
+            });
             if result.is_err() {
                 break;
             }
         }
         *request.headers_mut() = metadata.into_headers();
         result
+    }
+}
+
+/// The [`RESERVED`] headers of a request before its interceptors ran.
+struct Reserved(Vec<(HeaderName, Vec<HeaderValue>)>);
+
+impl Reserved {
+    fn of(headers: &HeaderMap) -> Self {
+        Self(
+            RESERVED
+                .iter()
+                .map(|name| {
+                    let name = HeaderName::from_static(name);
+                    let values = headers.get_all(&name).iter().cloned().collect();
+                    (name, values)
+                })
+                .collect(),
+        )
+    }
+
+    /// `Err` with the first reserved header `headers` has changed.
+    fn unchanged(&self, headers: &HeaderMap) -> Result<(), &'static str> {
+        for ((name, before), reserved) in self.0.iter().zip(RESERVED) {
+            if !headers.get_all(name).iter().eq(before.iter()) {
+                return Err(reserved);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -61,3 +61,112 @@ async fn interceptors_write_metadata_in_order_and_may_refuse_a_call() {
     assert_eq!(server.calls(), 1, "a refused call never reaches the server");
     assert_eq!(seen.load(Ordering::SeqCst), 2, "once per call");
 }
+
+/// A server that never answers, and a channel to it whose interceptor writes
+/// `grpc-timeout: 200m`; the method has a retry policy (and `method_timeout`, if any).
+async fn timed_by_an_interceptor(
+    method_timeout: Option<&str>,
+) -> (ephemos_test_support::FailingServer, Channel) {
+    let server =
+        ephemos_test_support::FailingServer::start([ephemos_test_support::Answer::Hang]).await;
+    let timeout = method_timeout.map_or(String::new(), |t| format!(r#""timeout": "{t}","#));
+    let config = ephemos::config::service_config::ServiceConfig::parse_json(&format!(
+        r#"{{"methodConfig": [{{"name": [{{"service": "echo.v1.Echo"}}], {timeout}
+            "retryPolicy": {{"maxAttempts": 5, "initialBackoff": "0.01s", "maxBackoff": "0.01s",
+              "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE", "DEADLINE_EXCEEDED"]}}}}]}}"#
+    ))
+    .unwrap();
+    let channel = Channel::plaintext(Address::from(server.addr()))
+        .target_name("timed")
+        .service_config(config)
+        .interceptor(|_, metadata| {
+            metadata.insert("grpc-timeout", "200m".parse().unwrap());
+            Ok(())
+        })
+        .connect_lazy()
+        .unwrap();
+    (server, channel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_timeout_an_interceptor_writes_is_the_calls_deadline() {
+    for method_timeout in [None, Some("30s")] {
+        let (server, channel) = timed_by_an_interceptor(method_timeout).await;
+        let started = std::time::Instant::now();
+        let status = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            client(&channel).unary(request("t")),
+        )
+        .await
+        .expect("the interceptor's deadline ends the call")
+        .unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        let took = started.elapsed();
+        assert!(
+            took >= std::time::Duration::from_millis(190)
+                && took < std::time::Duration::from_secs(5),
+            "{method_timeout:?}: {took:?}"
+        );
+        // The server was told the time left (at most 200 ms), and the deadline is
+        // not the method's 30 s.
+        let received = server.received();
+        assert_eq!(received.len(), 1, "{received:#?}");
+        let timeout = received[0].timeout.as_deref().unwrap();
+        let (digits, unit) = timeout.split_at(timeout.len() - 1);
+        let nanos: u64 = digits.parse::<u64>().unwrap()
+            * match unit {
+                "m" => 1_000_000,
+                "u" => 1_000,
+                "n" => 1,
+                other => panic!("{other}: {timeout}"),
+            };
+        assert!(nanos <= 200_000_000, "{timeout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interceptor_may_not_touch_the_headers_that_make_the_call_grpc() {
+    let server = EchoServer::start("s").await;
+    for (header, change) in [
+        ("te", None),
+        ("content-type", Some("application/json")),
+        ("grpc-previous-rpc-attempts", Some("3")),
+        ("connection", Some("close")),
+    ] {
+        let channel = Channel::plaintext(Address::from(server.addr()))
+            .target_name("meddling")
+            .interceptor(|_, _| Ok(()))
+            .interceptor(move |_, metadata| {
+                match change {
+                    Some(value) => metadata.insert(header, value.parse().unwrap()),
+                    None => metadata.remove(header),
+                };
+                Ok(())
+            })
+            .connect_lazy()
+            .unwrap();
+        let status = client(&channel).unary(request("m")).await.unwrap_err();
+        assert_eq!(status.code(), Code::Internal, "{header}: {status:?}");
+        assert!(
+            status
+                .message()
+                .contains(&format!("interceptor 2 of 2 changed the `{header}` header")),
+            "{status:?}"
+        );
+    }
+    let garbled = Channel::plaintext(Address::from(server.addr()))
+        .target_name("garbled")
+        .interceptor(|_, metadata| {
+            metadata.insert("grpc-timeout", "soon".parse().unwrap());
+            Ok(())
+        })
+        .connect_lazy()
+        .unwrap();
+    let status = client(&garbled).unary(request("g")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        status.message().contains("is not a gRPC timeout"),
+        "{status:?}"
+    );
+    assert_eq!(server.calls(), 0, "none of them reached the server");
+}

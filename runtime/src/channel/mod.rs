@@ -317,25 +317,39 @@ impl Service<Request<tonic::body::Body>> for Channel {
     fn call(&mut self, mut request: Request<tonic::body::Body>) -> ResponseFuture {
         let facade = &*self.facade;
         let policy = facade.methods.lookup(request.uri().path());
-        let asked = request
-            .headers()
-            .get(&crate::protocol::names::GRPC_TIMEOUT)
-            .and_then(|v| timeout::parse(v.as_bytes()));
-        let timeout = match (asked, policy.timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let labels = CallLabels::of(&request, &facade.telemetry);
         let mut meter = CallMeter::start(&facade.telemetry, &labels, request.uri().path());
         if let Err(message) = set_origin(request.uri_mut(), &facade.authority) {
             meter.finish(Code::Internal);
             return ResponseFuture::failed(status(Code::Internal, &facade.target, message));
         }
-        if let Err(refused) = facade.interceptors.apply(&mut request) {
+        if let Err(refused) = facade.interceptors.apply(&facade.target, &mut request) {
             meter.finish(refused.code());
             return ResponseFuture::failed(refused);
         }
+        // After the interceptors: a `grpc-timeout` one of them wrote is the caller's too.
+        let asked = match request.headers().get(&crate::protocol::names::GRPC_TIMEOUT) {
+            None => None,
+            Some(value) => match timeout::parse(value.as_bytes()) {
+                Some(asked) => Some(asked),
+                None => {
+                    meter.finish(Code::Internal);
+                    return ResponseFuture::failed(status(
+                        Code::Internal,
+                        &facade.target,
+                        format!(
+                            "the call's `grpc-timeout` ({value:?}) is not a gRPC timeout: at \
+                             most 8 digits and a unit of H, M, S, m, u or n (e.g. 100m)"
+                        ),
+                    ));
+                }
+            },
+        };
+        let timeout = match (asked, policy.timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         request.extensions_mut().insert(labels);
         request.extensions_mut().insert(CallOptions {
             deadline,

@@ -88,7 +88,7 @@ where
     let request = Request::from_parts(parts, first);
     // A96's counts are recorded when the attempts are over, or when the caller drops
     // the call while they go on.
-    let mut record = RetriesRecord::new(CallLabels::from_request(&request, &shared.telemetry));
+    let record = RetriesRecord::new(CallLabels::from_request(&request, &shared.telemetry));
     if let Some(CallRule::Hedging(rule)) = shared.rule(options.policy) {
         let rule = *rule;
         return Box::pin(async move {
