@@ -147,3 +147,28 @@ async fn a_zero_delay_sends_every_attempt_at_once_and_all_failing_is_the_last_fa
     assert_eq!(server.calls(), 2);
     assert_eq!(channel.stats().hedges, 1);
 }
+
+#[tokio::test]
+async fn a_failed_hedge_is_not_counted_in_flight_while_the_others_go_on() {
+    // The first attempt fails at once (Trailers-Only, non-fatal), the hedge it triggers
+    // hangs: while it does, the connection carries one call, not two.
+    let server = FailingServer::start([Answer::Fail(Code::Unavailable, "no"), Answer::Hang]).await;
+    let (channel, mut client) = client_of(&server, hedging(2, "10s")).await;
+    let call = tokio::spawn(async move { client.unary(request("h")).await });
+    eventually(
+        Duration::from_secs(5),
+        "the hedge reached the server",
+        || server.calls() == 2,
+    )
+    .await;
+    // Give the failed attempt's release every chance to show (it is immediate).
+    tokio::time::sleep(MS(50)).await;
+    let in_flight: usize = channel
+        .stats()
+        .connections
+        .iter()
+        .map(|c| c.in_flight)
+        .sum();
+    assert_eq!(in_flight, 1, "{}", channel.stats());
+    call.abort();
+}

@@ -60,7 +60,7 @@ where
         + Send
         + 'static,
     S::Future: Send,
-    B: Send + 'static,
+    B: http_body::Body + Unpin + Send + 'static,
 {
     let options = CallOptions::of(&request);
     let (parts, body) = request.into_parts();

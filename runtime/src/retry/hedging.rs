@@ -62,6 +62,14 @@ impl HedgingRule {
     }
 }
 
+/// Reads a Trailers-Only response's body to its end, which it is at (END_STREAM came
+/// with the headers): its connection stops counting the attempt in flight now, not when
+/// the hedged call ends, since the response is kept only in case it is the call's last.
+fn release<B: http_body::Body + Unpin>(response: &mut Response<B>) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = std::pin::Pin::new(response.body_mut()).poll_frame(&mut cx);
+}
+
 /// An attempt's future, tagged with its number.
 async fn tagged<F: Future>(id: u64, attempt: F) -> (u64, F::Output) {
     (id, attempt.await)
@@ -82,6 +90,7 @@ pub(super) async fn run<S, B>(
 ) -> Result<Response<Committed<B>>, Status>
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
+    B: http_body::Body + Unpin,
 {
     let hedged = hedge(&mut service, &shared, first, &source, rule, counts);
     let ending = match options.deadline {
@@ -115,6 +124,7 @@ async fn hedge<S, B>(
 ) -> Result<(u64, Response<B>), Status>
 where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
+    B: http_body::Body + Unpin,
 {
     let mut in_flight = FuturesUnordered::new();
     let first_id = first.body().id();
@@ -181,7 +191,7 @@ where
         if !matches!(outcome, Err(AttemptError::Unsent(_))) {
             unsent.sent();
         }
-        let failed = match outcome {
+        let mut failed = match outcome {
             Ok(response) => match trailers_only_failure(&response) {
                 Some(code) => Outcome::TrailersOnly(response, code),
                 None => {
@@ -273,6 +283,9 @@ where
             next_at = None;
         }
         source.cancel_attempt(id);
+        if let Outcome::TrailersOnly(response, _) = &mut failed {
+            release(response);
+        }
         last = Some(failed);
     }
 }

@@ -148,7 +148,7 @@ where
         + Send
         + 'static,
     S::Future: Send,
-    B: Send + 'static,
+    B: http_body::Body + Unpin + Send + 'static,
 {
     type Response = Response<Committed<B>>;
     type Error = Status;
