@@ -13,7 +13,9 @@
 //!   only when the target is SERVING (or has no health service and answered).
 //! - `ephemos call [FILE] TARGET METHOD --data JSON --proto FILE` calls a method with a
 //!   JSON request through the target's own channel (its retry policy, pool, identity);
-//!   `--repeat N --concurrency C` makes a small load and prints a summary.
+//!   `--repeat N --concurrency C` makes a small load and prints a summary. A response
+//!   JSON cannot show (an `Any` of a type the protos lack, a Timestamp out of range) is
+//!   printed in protobuf text format with a note saying which field and why.
 //!
 //! All take `--format json` for tools. Exit codes: 0 success; 1 the file has errors
 //! (`check`), the target failed the probe, or a call did not end OK; 2 the command
@@ -25,6 +27,7 @@
 mod call;
 mod check;
 mod duration_text;
+mod grpc_code;
 mod json;
 mod probe;
 mod render;

@@ -9,6 +9,7 @@
 //! percentiles.
 
 mod codec;
+mod output;
 mod schema;
 mod summary;
 
@@ -18,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ephemos::Channel;
-use ephemos_config::value::Code as StatusName;
 use http::uri::PathAndQuery;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
@@ -26,6 +26,7 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::{GrpcMethod, Request, Status};
 
 use codec::DynamicCodec;
+use output::Outcome;
 use summary::{Finished, Summary};
 
 use crate::Format;
@@ -104,8 +105,8 @@ pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
             .map_err(|e| e.to_string())?
     };
     if args.repeat == 1 {
-        let result = runtime.block_on(call.once(&channel));
-        return Ok(single(result, args.format));
+        let outcome = runtime.block_on(call.once(&channel));
+        return Ok(single(outcome, args.format));
     }
     let (finished, wall) = runtime.block_on(load(
         Arc::new(call),
@@ -122,27 +123,13 @@ pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
     Ok((text, summary.all_ok()))
 }
 
-/// The output of one call: its responses, or its status.
-fn single(result: Result<Vec<DynamicMessage>, Status>, format: Format) -> (String, bool) {
-    let ok = result.is_ok();
-    let text = match (format, result) {
-        (Format::Text, Ok(responses)) => responses
-            .iter()
-            .map(|r| serde_json::to_string_pretty(r).unwrap_or_default() + "\n")
-            .collect(),
-        (Format::Text, Err(status)) => {
-            format!("error: {}: {}\n", status_name(&status), status.message())
-        }
-        (Format::Json, Ok(responses)) => format!(
-            "{}\n",
-            serde_json::json!({ "status": "OK", "responses": responses })
-        ),
-        (Format::Json, Err(status)) => format!(
-            "{}\n",
-            serde_json::json!({ "status": status_name(&status), "message": status.message() })
-        ),
+/// The output of one call: its responses, then its status when it failed.
+fn single(outcome: Outcome, format: Format) -> (String, bool) {
+    let text = match format {
+        Format::Text => outcome.text(),
+        Format::Json => format!("{}\n", outcome.json()),
     };
-    (text, ok)
+    (text, outcome.status.is_ok())
 }
 
 /// Runs `repeat` calls, `concurrency` at a time; each call's status and latency.
@@ -179,13 +166,13 @@ async fn load(
             tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < repeat {
                     let begun = Instant::now();
-                    let result = call.once(&channel).await;
+                    let status = call.once(&channel).await.status;
                     let done = Finished {
-                        status: match &result {
-                            Ok(_) => "OK",
+                        status: match &status {
+                            Ok(()) => "OK",
                             Err(status) => status_name(status),
                         },
-                        message: result.err().map(|s| s.message().to_owned()),
+                        message: status.err().map(|s| s.message().to_owned()),
                         took: begun.elapsed(),
                     };
                     if done.message.is_some() {
@@ -221,13 +208,15 @@ impl Call {
         request
     }
 
-    /// One call of the method; the responses it got.
-    async fn once(&self, channel: &Channel) -> Result<Vec<DynamicMessage>, Status> {
+    /// One call of the method: the responses it got and how it ended.
+    async fn once(&self, channel: &Channel) -> Outcome {
         let mut grpc = tonic::client::Grpc::new(channel.clone())
             .max_decoding_message_size(channel.max_recv_message_size());
-        grpc.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("the channel is not ready: {e}")))?;
+        if let Err(e) = grpc.ready().await {
+            return Outcome::failed(Status::unavailable(format!(
+                "the channel is not ready: {e}"
+            )));
+        }
         let codec = DynamicCodec::new(self.method.output());
         let path = self.path.clone();
         let first = || {
@@ -236,44 +225,65 @@ impl Call {
                 .cloned()
                 .unwrap_or_else(|| DynamicMessage::new(self.method.input()))
         };
-        match (
+        let stream = || futures_util::stream::iter(self.requests.clone());
+        let result = match (
             self.method.is_client_streaming(),
             self.method.is_server_streaming(),
         ) {
-            (false, false) => {
-                let response = grpc.unary(self.request(first()), path, codec).await?;
-                Ok(vec![response.into_inner()])
-            }
-            (false, true) => {
-                let response = grpc
-                    .server_streaming(self.request(first()), path, codec)
-                    .await?;
-                collect(response.into_inner()).await
-            }
-            (true, false) => {
-                let stream = futures_util::stream::iter(self.requests.clone());
-                let response = grpc
-                    .client_streaming(self.request(stream), path, codec)
-                    .await?;
-                Ok(vec![response.into_inner()])
-            }
-            (true, true) => {
-                let stream = futures_util::stream::iter(self.requests.clone());
-                let response = grpc.streaming(self.request(stream), path, codec).await?;
-                collect(response.into_inner()).await
-            }
+            (false, false) => grpc
+                .unary(self.request(first()), path, codec)
+                .await
+                .map(|r| Response::One(r.into_inner())),
+            (false, true) => grpc
+                .server_streaming(self.request(first()), path, codec)
+                .await
+                .map(|r| Response::Many(r.into_inner())),
+            (true, false) => grpc
+                .client_streaming(self.request(stream()), path, codec)
+                .await
+                .map(|r| Response::One(r.into_inner())),
+            (true, true) => grpc
+                .streaming(self.request(stream()), path, codec)
+                .await
+                .map(|r| Response::Many(r.into_inner())),
+        };
+        match result {
+            Err(status) => Outcome::failed(status),
+            Ok(Response::One(response)) => Outcome {
+                responses: vec![response],
+                status: Ok(()),
+            },
+            Ok(Response::Many(stream)) => collect(stream).await,
         }
     }
 }
 
-async fn collect(
-    mut stream: tonic::Streaming<DynamicMessage>,
-) -> Result<Vec<DynamicMessage>, Status> {
-    let mut messages = Vec::new();
-    while let Some(message) = stream.message().await? {
-        messages.push(message);
+/// What a call's response was: one message, or a stream of them.
+enum Response {
+    One(DynamicMessage),
+    Many(tonic::Streaming<DynamicMessage>),
+}
+
+/// Reads a response stream to its end, keeping the messages that came before a failure.
+async fn collect(mut stream: tonic::Streaming<DynamicMessage>) -> Outcome {
+    let mut responses = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(message)) => responses.push(message),
+            Ok(None) => {
+                break Outcome {
+                    responses,
+                    status: Ok(()),
+                };
+            }
+            Err(status) => {
+                break Outcome {
+                    responses,
+                    status: Err(status),
+                };
+            }
+        }
     }
-    Ok(messages)
 }
 
 /// `key: value` pairs as metadata (`-bin` keys take base64 values, as gRPC sends them).
@@ -300,5 +310,5 @@ fn metadata(headers: &[String]) -> Result<MetadataMap, String> {
 
 /// A status's code as gRPC names it (`UNAVAILABLE`).
 fn status_name(status: &Status) -> &'static str {
-    StatusName::from_number(status.code() as i64).map_or("UNKNOWN", StatusName::name)
+    crate::grpc_code::name(status.code())
 }
