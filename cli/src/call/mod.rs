@@ -9,12 +9,13 @@
 //! percentiles.
 
 mod codec;
+mod histogram;
 mod output;
 mod schema;
 mod summary;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ use tonic::{GrpcMethod, Request, Status};
 
 use codec::DynamicCodec;
 use output::Outcome;
-use summary::{Finished, Summary};
+use summary::{Finished, Summary, Tally};
 
 use crate::Format;
 
@@ -38,7 +39,7 @@ pub(crate) struct CallArgs {
     /// The target's name.
     pub(crate) target: String,
     /// The profile, if any.
-    pub(crate) profile: Option<String>,
+    pub(crate) profile: Option<crate::target::Profile>,
     /// `pkg.Service/Method`, or `Method` of the target's service.
     pub(crate) method: String,
     /// The request as JSON, or `@FILE`.
@@ -51,10 +52,10 @@ pub(crate) struct CallArgs {
     pub(crate) headers: Vec<String>,
     /// A deadline for each call, besides the method's own timeout.
     pub(crate) timeout: Option<Duration>,
-    /// How many calls.
-    pub(crate) repeat: usize,
-    /// How many at once.
-    pub(crate) concurrency: usize,
+    /// How many calls (at least 1).
+    pub(crate) repeat: u64,
+    /// How many at once (at least 1).
+    pub(crate) concurrency: u64,
     /// Output.
     pub(crate) format: Format,
     /// Colour in diagnostics.
@@ -73,12 +74,9 @@ struct Call {
 
 /// Runs the calls; the text to print and whether every call was OK.
 pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
-    if args.repeat == 0 || args.concurrency == 0 {
-        return Err("--repeat and --concurrency must be at least 1".to_owned());
-    }
     let checked = crate::target::load_clean(&args.file, args.color)?;
     let resolved =
-        crate::target::select(&checked, &args.file, &args.target, args.profile.as_deref())?;
+        crate::target::select(&checked, &args.file, &args.target, args.profile.as_ref())?;
     let pool = schema::compile(&args.protos, &args.includes)?;
     let method = schema::find_method(&pool, &args.method, resolved.config.service.as_deref())?;
     let requests = schema::requests(&method, &args.data)?;
@@ -108,14 +106,14 @@ pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
         let outcome = runtime.block_on(call.once(&channel));
         return Ok(single(outcome, args.format));
     }
-    let (finished, wall) = runtime.block_on(load(
+    let (tally, wall) = runtime.block_on(load(
         Arc::new(call),
         channel.clone(),
         args.repeat,
         args.concurrency,
         args.format == Format::Text,
     ));
-    let summary = Summary::new(finished, wall, &channel.stats());
+    let summary = Summary::new(tally, wall, &channel.stats());
     let text = match args.format {
         Format::Text => summary.text(),
         Format::Json => format!("{}\n", summary.json()),
@@ -132,16 +130,17 @@ fn single(outcome: Outcome, format: Format) -> (String, bool) {
     (text, outcome.status.is_ok())
 }
 
-/// Runs `repeat` calls, `concurrency` at a time; each call's status and latency.
+/// Runs `repeat` calls, `concurrency` at a time; what they came to (in memory that
+/// does not grow with `repeat`) and how long they took.
 async fn load(
     call: Arc<Call>,
     channel: Channel,
-    repeat: usize,
-    concurrency: usize,
+    repeat: u64,
+    concurrency: u64,
     progress: bool,
-) -> (Vec<Finished>, Duration) {
+) -> (Tally, Duration) {
     let bar = ProgressBar::with_draw_target(
-        Some(repeat as u64),
+        Some(repeat),
         if progress {
             ProgressDrawTarget::stderr()
         } else {
@@ -151,16 +150,16 @@ async fn load(
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} calls {per_sec} {msg}") {
         bar.set_style(style);
     }
-    let next = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(Mutex::new(Vec::with_capacity(repeat)));
+    let next = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Mutex::new(Tally::new()));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency.min(repeat))
         .map(|_| {
-            let (call, channel, next, finished, bar) = (
+            let (call, channel, next, tally, bar) = (
                 call.clone(),
                 channel.clone(),
                 next.clone(),
-                finished.clone(),
+                tally.clone(),
                 bar.clone(),
             );
             tokio::spawn(async move {
@@ -178,8 +177,8 @@ async fn load(
                     if done.message.is_some() {
                         bar.set_message(format!("last error: {}", done.status));
                     }
-                    if let Ok(mut finished) = finished.lock() {
-                        finished.push(done);
+                    if let Ok(mut tally) = tally.lock() {
+                        tally.add(done);
                     }
                     bar.inc(1);
                 }
@@ -191,8 +190,11 @@ async fn load(
     }
     let wall = started.elapsed();
     bar.finish_and_clear();
-    let finished = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
-    (finished, wall)
+    let tally = std::mem::replace(
+        &mut *tally.lock().unwrap_or_else(|e| e.into_inner()),
+        Tally::new(),
+    );
+    (tally, wall)
 }
 
 impl Call {
