@@ -4,6 +4,8 @@
 //! memory that does not grow, and `EPHEMOS_PROFILE` picks the profile as it does for a
 //! client, with `--profile` winning.
 
+mod run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -58,25 +60,12 @@ address = "{closed}"
     }
 
     fn command(&self, args: &[&str], profile: Option<&str>) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ephemos"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1");
-        match profile {
-            Some(profile) => command.env("EPHEMOS_PROFILE", profile),
-            None => command.env_remove("EPHEMOS_PROFILE"),
-        };
-        command
+        run::command(self.dir.path(), args, profile)
     }
 
-    /// Runs `ephemos ARGS` with `EPHEMOS_PROFILE` set to `profile` (or unset), off the
-    /// runtime's threads.
+    /// Runs `ephemos ARGS` with `EPHEMOS_PROFILE` set to `profile` (or unset).
     async fn ephemos(&self, args: &[&str], profile: Option<&str>) -> Output {
-        let mut command = self.command(args, profile);
-        tokio::task::spawn_blocking(move || command.output().expect("the ephemos binary runs"))
-            .await
-            .unwrap()
+        run::ephemos(self.dir.path(), args, profile).await
     }
 
     /// `ephemos call echo Unary -d {"message": "x"} --proto echo.proto EXTRA...`.
@@ -93,10 +82,6 @@ address = "{closed}"
         args.extend_from_slice(extra);
         args
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,14 +115,14 @@ async fn numbers_past_a_flags_limit_exit_2_naming_the_flag_and_the_limit() {
     ];
     for (extra, expected) in cases {
         let output = setup.ephemos(&setup.call_args(extra), Some("local")).await;
-        let stderr = text(&output.stderr);
+        let stderr = run::stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
     }
     let output = setup
         .ephemos(&["probe", "echo", "--timeout", "12000y"], Some("local"))
         .await;
-    let stderr = text(&output.stderr);
+    let stderr = run::stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("for '--timeout <TIMEOUT>': at most 99999999h"),
@@ -149,7 +134,7 @@ async fn numbers_past_a_flags_limit_exit_2_naming_the_flag_and_the_limit() {
     let output = setup
         .ephemos(&setup.call_args(&["--timeout", "99999999h"]), Some("local"))
         .await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{}", run::stderr(&output));
     assert_eq!(setup.server.calls(), 1);
 }
 
@@ -217,13 +202,13 @@ async fn ephemos_profile_picks_the_profile_as_for_a_client_and_the_flag_wins() {
     let setup = Setup::start().await;
     // The target's own address is closed; its profile `local` is the server.
     let output = setup.ephemos(&setup.call_args(&[]), Some("local")).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    assert_eq!(output.status.code(), Some(0), "{}", run::stdout(&output));
     assert_eq!(setup.server.calls(), 1, "counted at the server");
 
     let output = setup
         .ephemos(&setup.call_args(&["--profile", "elsewhere"]), Some("local"))
         .await;
-    let stdout = text(&output.stdout);
+    let stdout = run::stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("cannot connect to"), "{stdout}");
 
@@ -238,7 +223,7 @@ async fn ephemos_profile_picks_the_profile_as_for_a_client_and_the_flag_wins() {
     );
 
     let output = setup.ephemos(&["probe", "echo"], Some("local")).await;
-    let stdout = text(&output.stdout);
+    let stdout = run::stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
         stdout.starts_with("probe of `echo` in profile `local`"),
@@ -256,7 +241,7 @@ async fn ephemos_profile_picks_the_profile_as_for_a_client_and_the_flag_wins() {
     );
 
     let output = setup.ephemos(&setup.call_args(&[]), Some("nope")).await;
-    let stderr = text(&output.stderr);
+    let stderr = run::stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("no profile `nope` (named by EPHEMOS_PROFILE; --profile overrides it"),

@@ -4,6 +4,8 @@
 //! stream that fails after sending messages, and health checks answered with an error
 //! status. The binary runs as a user would; requests are counted at the server.
 
+mod run;
+
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::Arc;
@@ -12,6 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ephemos_test_support::RawServer;
 use prost::Message;
 use serde_json::Value;
+
+use run::{json, stdout};
 
 const PROTO: &str = r#"
 syntax = "proto3";
@@ -214,21 +218,9 @@ impl Setup {
         }
     }
 
-    /// Runs `ephemos ARGS` in the setup's directory, off the runtime's threads.
+    /// Runs `ephemos ARGS` in the setup's directory.
     async fn ephemos(&self, args: &[&str]) -> Output {
-        let dir = self.dir.path().to_owned();
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_ephemos"))
-                .args(&args)
-                .current_dir(dir)
-                .env("NO_COLOR", "1")
-                .env_remove("EPHEMOS_PROFILE")
-                .output()
-                .expect("the ephemos binary runs")
-        })
-        .await
-        .unwrap()
+        run::ephemos(self.dir.path(), args, None).await
     }
 
     /// `ephemos call odd METHOD -d {"name": NAME} --proto odd.proto [--format json]`.
@@ -263,20 +255,6 @@ address = "{slow_health}"
 retry = false
 "#
     )
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            stdout(output),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
