@@ -13,7 +13,12 @@
 //!   only when the target is SERVING (or has no health service and answered).
 //! - `ephemos call [FILE] TARGET METHOD --data JSON --proto FILE` calls a method with a
 //!   JSON request through the target's own channel (its retry policy, pool, identity);
-//!   `--repeat N --concurrency C` makes a small load and prints a summary.
+//!   `--repeat N --concurrency C` makes a small load and prints a summary. A response
+//!   JSON cannot show (an `Any` of a type the protos lack, a Timestamp out of range) is
+//!   printed in protobuf text format with a note saying which field and why.
+//!
+//! `render`, `probe` and `call` run in the profile `--profile` names, else in the one
+//! `EPHEMOS_PROFILE` names, as a client does (unset or empty: the target's own settings).
 //!
 //! All take `--format json` for tools. Exit codes: 0 success; 1 the file has errors
 //! (`check`), the target failed the probe, or a call did not end OK; 2 the command
@@ -24,7 +29,9 @@
 
 mod call;
 mod check;
+mod deadline;
 mod duration_text;
+mod grpc_code;
 mod json;
 mod probe;
 mod render;
@@ -61,7 +68,7 @@ enum Command {
         #[arg(num_args = 1..=2, required = true, value_names = ["FILE", "TARGET"])]
         args: Vec<String>,
         /// The target's settings in this profile (`[targets.T.profiles.P]`), as a client
-        /// running with EPHEMOS_PROFILE=P gets them.
+        /// running with EPHEMOS_PROFILE=P gets them [default: EPHEMOS_PROFILE's value].
         #[arg(long)]
         profile: Option<String>,
         #[command(flatten)]
@@ -73,11 +80,13 @@ enum Command {
         /// `[FILE] TARGET`: the file (default connections.toml) and the target's name.
         #[arg(num_args = 1..=2, required = true, value_names = ["FILE", "TARGET"])]
         args: Vec<String>,
-        /// The target's settings in this profile, as a client with EPHEMOS_PROFILE=P.
+        /// The target's settings in this profile, as a client with EPHEMOS_PROFILE=P
+        /// [default: EPHEMOS_PROFILE's value].
         #[arg(long)]
         profile: Option<String>,
-        /// The longest the probe waits for a READY connection and for each check.
-        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        /// The longest the probe waits for a READY connection and for each check (at
+        /// most 99999999h, the longest deadline gRPC carries).
+        #[arg(long, default_value = "10s", value_parser = deadline::parse)]
         timeout: std::time::Duration,
         #[command(flatten)]
         output: Output,
@@ -102,22 +111,32 @@ enum Command {
         /// Metadata `key: value` sent with every call (repeat for more).
         #[arg(long = "header", short = 'H', value_name = "KEY: VALUE")]
         headers: Vec<String>,
-        /// A deadline for each call (the method's configured timeout applies as well).
-        #[arg(long, value_parser = humantime::parse_duration)]
+        /// A deadline for each call (the method's configured timeout applies as well; at
+        /// most 99999999h, the longest deadline gRPC carries).
+        #[arg(long, value_parser = deadline::parse)]
         timeout: Option<std::time::Duration>,
-        /// How many calls to make; more than one prints a summary instead of responses.
-        #[arg(long, default_value_t = 1)]
-        repeat: usize,
-        /// How many calls run at once.
-        #[arg(long, default_value_t = 1)]
-        concurrency: usize,
-        /// The target's settings in this profile, as a client with EPHEMOS_PROFILE=P.
+        /// How many calls to make (1 to 10^12); more than one prints a summary instead of
+        /// responses.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MOST_CALLS))]
+        repeat: u64,
+        /// How many calls run at once (1 to 10000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MOST_AT_ONCE))]
+        concurrency: u64,
+        /// The target's settings in this profile, as a client with EPHEMOS_PROFILE=P
+        /// [default: EPHEMOS_PROFILE's value].
         #[arg(long)]
         profile: Option<String>,
         #[command(flatten)]
         output: Output,
     },
 }
+
+/// The most calls `call --repeat` makes: a load's memory does not grow with it, so the
+/// limit is only there to keep its counters far from overflowing.
+const MOST_CALLS: u64 = 1_000_000_000_000;
+
+/// The most calls `call --concurrency` runs at once (each is a task with its stream).
+const MOST_AT_ONCE: u64 = 10_000;
 
 #[derive(clap::Args)]
 struct Output {
@@ -167,7 +186,7 @@ fn main() -> ExitCode {
             render::run(
                 &file,
                 &rest[0],
-                profile.as_deref(),
+                target::Profile::chosen(profile).as_ref(),
                 output.format,
                 output.color(),
             )
@@ -183,7 +202,7 @@ fn main() -> ExitCode {
             probe::run(
                 &file,
                 &rest[0],
-                profile.as_deref(),
+                target::Profile::chosen(profile).as_ref(),
                 timeout,
                 output.format,
                 output.color(),
@@ -207,7 +226,7 @@ fn main() -> ExitCode {
                 file,
                 target: rest[0].clone(),
                 method: rest[1].clone(),
-                profile,
+                profile: target::Profile::chosen(profile),
                 data,
                 protos,
                 includes,

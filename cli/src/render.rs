@@ -10,7 +10,7 @@ use crate::{Format, json};
 pub(crate) fn run(
     file: &Path,
     target: &str,
-    profile: Option<&str>,
+    profile: Option<&crate::target::Profile>,
     format: Format,
     color: bool,
 ) -> Result<String, String> {
@@ -20,6 +20,7 @@ pub(crate) fn run(
         None => Vec::new(),
     };
     let resolved = crate::target::select(&checked, file, target, profile)?;
+    let profile = profile.map(crate::target::Profile::name);
     let heading = match profile {
         Some(p) => format!("`{target}` in profile `{p}`"),
         None => format!("`{target}`"),

@@ -22,13 +22,45 @@ pub(crate) fn load_clean(file: &Path, color: bool) -> Result<ephemos_config::Che
     Ok(checked)
 }
 
+/// The profile a command runs in, and who named it.
+pub(crate) struct Profile {
+    name: String,
+    from_env: bool,
+}
+
+impl Profile {
+    /// `--profile` when given, else `EPHEMOS_PROFILE` read as a client reads it (unset or
+    /// empty: none, the target's own settings), so the command sees what a service
+    /// started in the same environment sees.
+    pub(crate) fn chosen(flag: Option<String>) -> Option<Profile> {
+        match flag {
+            Some(name) => Some(Profile {
+                name,
+                from_env: false,
+            }),
+            None => std::env::var_os(ephemos::PROFILE_VARIABLE)
+                .map(|value| value.to_string_lossy().into_owned())
+                .filter(|name| !name.is_empty())
+                .map(|name| Profile {
+                    name,
+                    from_env: true,
+                }),
+        }
+    }
+
+    /// The profile's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// TARGET of `checked` (read from `file`), in `profile` when one is given; the error
 /// lists the names there are.
 pub(crate) fn select<'a>(
     checked: &'a ephemos_config::Checked,
     file: &Path,
     target: &str,
-    profile: Option<&str>,
+    profile: Option<&Profile>,
 ) -> Result<&'a ResolvedTarget, String> {
     let Some(resolved) = checked.target(target) else {
         let names: Vec<&str> = checked.target_names().collect();
@@ -38,20 +70,26 @@ pub(crate) fn select<'a>(
             names.join(", ")
         ));
     };
-    match profile {
-        None => Ok(resolved),
-        Some(name) => resolved.profile(name).ok_or_else(|| {
-            let names = profile_names(resolved);
-            if names.is_empty() {
-                format!("no profile `{name}`: {} declares none", file.display())
-            } else {
-                format!(
-                    "no profile `{name}`; the profiles are: {}",
-                    names.join(", ")
-                )
-            }
-        }),
-    }
+    let Some(profile) = profile else {
+        return Ok(resolved);
+    };
+    let name = profile.name();
+    resolved.profile(name).ok_or_else(|| {
+        let names = profile_names(resolved);
+        let named = if profile.from_env {
+            format!(
+                "no profile `{name}` (named by {}; --profile overrides it, unset it for the target's own settings)",
+                ephemos::PROFILE_VARIABLE
+            )
+        } else {
+            format!("no profile `{name}`")
+        };
+        if names.is_empty() {
+            format!("{named}: {} declares none", file.display())
+        } else {
+            format!("{named}; the profiles are: {}", names.join(", "))
+        }
+    })
 }
 
 /// The names of the profiles a target declares.

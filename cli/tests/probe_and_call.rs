@@ -4,6 +4,8 @@
 //! the test flips; a plaintext server that fails on command and has no health service;
 //! and a port nothing listens on. Calls are counted at the servers.
 
+mod run;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,6 +20,8 @@ use serde_json::Value;
 use tonic::Code;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use run::{json, stdout};
 
 const ECHO_ID: &str = "spiffe://example.org/echo";
 const CLIENT_ID: &str = "spiffe://example.org/ephemos/client";
@@ -129,20 +133,9 @@ retry = false
         }
     }
 
-    /// Runs `ephemos ARGS` in the setup's directory, off the runtime's threads.
+    /// Runs `ephemos ARGS` in the setup's directory.
     async fn ephemos(&self, args: &[&str]) -> Output {
-        let dir = self.dir.path().to_owned();
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_ephemos"))
-                .args(&args)
-                .current_dir(dir)
-                .env("NO_COLOR", "1")
-                .output()
-                .expect("the ephemos binary runs")
-        })
-        .await
-        .unwrap()
+        run::ephemos(self.dir.path(), args, None).await
     }
 }
 
@@ -150,25 +143,11 @@ fn echo_proto() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/proto/echo.proto")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// The value of a text report's line `LABEL   value`.
 fn field<'a>(text: &'a str, label: &str) -> Option<&'a str> {
     text.lines()
         .find_map(|line| line.trim_start().strip_prefix(label))
         .map(str::trim)
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            stdout(output),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,16 +9,17 @@
 //! percentiles.
 
 mod codec;
+mod histogram;
+mod output;
 mod schema;
 mod summary;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ephemos::Channel;
-use ephemos_config::value::Code as StatusName;
 use http::uri::PathAndQuery;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prost_reflect::{DynamicMessage, MethodDescriptor};
@@ -26,7 +27,8 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::{GrpcMethod, Request, Status};
 
 use codec::DynamicCodec;
-use summary::{Finished, Summary};
+use output::Outcome;
+use summary::{Finished, Summary, Tally};
 
 use crate::Format;
 
@@ -37,7 +39,7 @@ pub(crate) struct CallArgs {
     /// The target's name.
     pub(crate) target: String,
     /// The profile, if any.
-    pub(crate) profile: Option<String>,
+    pub(crate) profile: Option<crate::target::Profile>,
     /// `pkg.Service/Method`, or `Method` of the target's service.
     pub(crate) method: String,
     /// The request as JSON, or `@FILE`.
@@ -50,10 +52,10 @@ pub(crate) struct CallArgs {
     pub(crate) headers: Vec<String>,
     /// A deadline for each call, besides the method's own timeout.
     pub(crate) timeout: Option<Duration>,
-    /// How many calls.
-    pub(crate) repeat: usize,
-    /// How many at once.
-    pub(crate) concurrency: usize,
+    /// How many calls (at least 1).
+    pub(crate) repeat: u64,
+    /// How many at once (at least 1).
+    pub(crate) concurrency: u64,
     /// Output.
     pub(crate) format: Format,
     /// Colour in diagnostics.
@@ -72,12 +74,9 @@ struct Call {
 
 /// Runs the calls; the text to print and whether every call was OK.
 pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
-    if args.repeat == 0 || args.concurrency == 0 {
-        return Err("--repeat and --concurrency must be at least 1".to_owned());
-    }
     let checked = crate::target::load_clean(&args.file, args.color)?;
     let resolved =
-        crate::target::select(&checked, &args.file, &args.target, args.profile.as_deref())?;
+        crate::target::select(&checked, &args.file, &args.target, args.profile.as_ref())?;
     let pool = schema::compile(&args.protos, &args.includes)?;
     let method = schema::find_method(&pool, &args.method, resolved.config.service.as_deref())?;
     let requests = schema::requests(&method, &args.data)?;
@@ -104,17 +103,17 @@ pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
             .map_err(|e| e.to_string())?
     };
     if args.repeat == 1 {
-        let result = runtime.block_on(call.once(&channel));
-        return Ok(single(result, args.format));
+        let outcome = runtime.block_on(call.once(&channel));
+        return Ok(single(outcome, args.format));
     }
-    let (finished, wall) = runtime.block_on(load(
+    let (tally, wall) = runtime.block_on(load(
         Arc::new(call),
         channel.clone(),
         args.repeat,
         args.concurrency,
         args.format == Format::Text,
     ));
-    let summary = Summary::new(finished, wall, &channel.stats());
+    let summary = Summary::new(tally, wall, &channel.stats());
     let text = match args.format {
         Format::Text => summary.text(),
         Format::Json => format!("{}\n", summary.json()),
@@ -122,39 +121,26 @@ pub(crate) fn run(args: CallArgs) -> Result<(String, bool), String> {
     Ok((text, summary.all_ok()))
 }
 
-/// The output of one call: its responses, or its status.
-fn single(result: Result<Vec<DynamicMessage>, Status>, format: Format) -> (String, bool) {
-    let ok = result.is_ok();
-    let text = match (format, result) {
-        (Format::Text, Ok(responses)) => responses
-            .iter()
-            .map(|r| serde_json::to_string_pretty(r).unwrap_or_default() + "\n")
-            .collect(),
-        (Format::Text, Err(status)) => {
-            format!("error: {}: {}\n", status_name(&status), status.message())
-        }
-        (Format::Json, Ok(responses)) => format!(
-            "{}\n",
-            serde_json::json!({ "status": "OK", "responses": responses })
-        ),
-        (Format::Json, Err(status)) => format!(
-            "{}\n",
-            serde_json::json!({ "status": status_name(&status), "message": status.message() })
-        ),
+/// The output of one call: its responses, then its status when it failed.
+fn single(outcome: Outcome, format: Format) -> (String, bool) {
+    let text = match format {
+        Format::Text => outcome.text(),
+        Format::Json => format!("{}\n", outcome.json()),
     };
-    (text, ok)
+    (text, outcome.status.is_ok())
 }
 
-/// Runs `repeat` calls, `concurrency` at a time; each call's status and latency.
+/// Runs `repeat` calls, `concurrency` at a time; what they came to (in memory that
+/// does not grow with `repeat`) and how long they took.
 async fn load(
     call: Arc<Call>,
     channel: Channel,
-    repeat: usize,
-    concurrency: usize,
+    repeat: u64,
+    concurrency: u64,
     progress: bool,
-) -> (Vec<Finished>, Duration) {
+) -> (Tally, Duration) {
     let bar = ProgressBar::with_draw_target(
-        Some(repeat as u64),
+        Some(repeat),
         if progress {
             ProgressDrawTarget::stderr()
         } else {
@@ -164,35 +150,35 @@ async fn load(
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} calls {per_sec} {msg}") {
         bar.set_style(style);
     }
-    let next = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(Mutex::new(Vec::with_capacity(repeat)));
+    let next = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Mutex::new(Tally::new()));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency.min(repeat))
         .map(|_| {
-            let (call, channel, next, finished, bar) = (
+            let (call, channel, next, tally, bar) = (
                 call.clone(),
                 channel.clone(),
                 next.clone(),
-                finished.clone(),
+                tally.clone(),
                 bar.clone(),
             );
             tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < repeat {
                     let begun = Instant::now();
-                    let result = call.once(&channel).await;
+                    let status = call.once(&channel).await.status;
                     let done = Finished {
-                        status: match &result {
-                            Ok(_) => "OK",
+                        status: match &status {
+                            Ok(()) => "OK",
                             Err(status) => status_name(status),
                         },
-                        message: result.err().map(|s| s.message().to_owned()),
+                        message: status.err().map(|s| s.message().to_owned()),
                         took: begun.elapsed(),
                     };
                     if done.message.is_some() {
                         bar.set_message(format!("last error: {}", done.status));
                     }
-                    if let Ok(mut finished) = finished.lock() {
-                        finished.push(done);
+                    if let Ok(mut tally) = tally.lock() {
+                        tally.add(done);
                     }
                     bar.inc(1);
                 }
@@ -204,8 +190,11 @@ async fn load(
     }
     let wall = started.elapsed();
     bar.finish_and_clear();
-    let finished = std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
-    (finished, wall)
+    let tally = std::mem::replace(
+        &mut *tally.lock().unwrap_or_else(|e| e.into_inner()),
+        Tally::new(),
+    );
+    (tally, wall)
 }
 
 impl Call {
@@ -221,13 +210,15 @@ impl Call {
         request
     }
 
-    /// One call of the method; the responses it got.
-    async fn once(&self, channel: &Channel) -> Result<Vec<DynamicMessage>, Status> {
+    /// One call of the method: the responses it got and how it ended.
+    async fn once(&self, channel: &Channel) -> Outcome {
         let mut grpc = tonic::client::Grpc::new(channel.clone())
             .max_decoding_message_size(channel.max_recv_message_size());
-        grpc.ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("the channel is not ready: {e}")))?;
+        if let Err(e) = grpc.ready().await {
+            return Outcome::failed(Status::unavailable(format!(
+                "the channel is not ready: {e}"
+            )));
+        }
         let codec = DynamicCodec::new(self.method.output());
         let path = self.path.clone();
         let first = || {
@@ -236,44 +227,65 @@ impl Call {
                 .cloned()
                 .unwrap_or_else(|| DynamicMessage::new(self.method.input()))
         };
-        match (
+        let stream = || futures_util::stream::iter(self.requests.clone());
+        let result = match (
             self.method.is_client_streaming(),
             self.method.is_server_streaming(),
         ) {
-            (false, false) => {
-                let response = grpc.unary(self.request(first()), path, codec).await?;
-                Ok(vec![response.into_inner()])
-            }
-            (false, true) => {
-                let response = grpc
-                    .server_streaming(self.request(first()), path, codec)
-                    .await?;
-                collect(response.into_inner()).await
-            }
-            (true, false) => {
-                let stream = futures_util::stream::iter(self.requests.clone());
-                let response = grpc
-                    .client_streaming(self.request(stream), path, codec)
-                    .await?;
-                Ok(vec![response.into_inner()])
-            }
-            (true, true) => {
-                let stream = futures_util::stream::iter(self.requests.clone());
-                let response = grpc.streaming(self.request(stream), path, codec).await?;
-                collect(response.into_inner()).await
-            }
+            (false, false) => grpc
+                .unary(self.request(first()), path, codec)
+                .await
+                .map(|r| Response::One(r.into_inner())),
+            (false, true) => grpc
+                .server_streaming(self.request(first()), path, codec)
+                .await
+                .map(|r| Response::Many(r.into_inner())),
+            (true, false) => grpc
+                .client_streaming(self.request(stream()), path, codec)
+                .await
+                .map(|r| Response::One(r.into_inner())),
+            (true, true) => grpc
+                .streaming(self.request(stream()), path, codec)
+                .await
+                .map(|r| Response::Many(r.into_inner())),
+        };
+        match result {
+            Err(status) => Outcome::failed(status),
+            Ok(Response::One(response)) => Outcome {
+                responses: vec![response],
+                status: Ok(()),
+            },
+            Ok(Response::Many(stream)) => collect(stream).await,
         }
     }
 }
 
-async fn collect(
-    mut stream: tonic::Streaming<DynamicMessage>,
-) -> Result<Vec<DynamicMessage>, Status> {
-    let mut messages = Vec::new();
-    while let Some(message) = stream.message().await? {
-        messages.push(message);
+/// What a call's response was: one message, or a stream of them.
+enum Response {
+    One(DynamicMessage),
+    Many(tonic::Streaming<DynamicMessage>),
+}
+
+/// Reads a response stream to its end, keeping the messages that came before a failure.
+async fn collect(mut stream: tonic::Streaming<DynamicMessage>) -> Outcome {
+    let mut responses = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(message)) => responses.push(message),
+            Ok(None) => {
+                break Outcome {
+                    responses,
+                    status: Ok(()),
+                };
+            }
+            Err(status) => {
+                break Outcome {
+                    responses,
+                    status: Err(status),
+                };
+            }
+        }
     }
-    Ok(messages)
 }
 
 /// `key: value` pairs as metadata (`-bin` keys take base64 values, as gRPC sends them).
@@ -300,5 +312,5 @@ fn metadata(headers: &[String]) -> Result<MetadataMap, String> {
 
 /// A status's code as gRPC names it (`UNAVAILABLE`).
 fn status_name(status: &Status) -> &'static str {
-    StatusName::from_number(status.code() as i64).map_or("UNKNOWN", StatusName::name)
+    crate::grpc_code::name(status.code())
 }

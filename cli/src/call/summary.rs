@@ -1,11 +1,13 @@
 //! What a run of calls came to: the count of each status, latency percentiles, and
-//! what the channel did for them (retries, transparent retries, hedges).
+//! what the channel did for them (retries, transparent retries, hedges). A run keeps a
+//! [`Tally`], whose memory does not grow with the number of calls.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::histogram::Histogram;
 use crate::duration_text::{millis, ms};
 
 /// One finished call.
@@ -18,39 +20,52 @@ pub(crate) struct Finished {
     pub(crate) took: Duration,
 }
 
+/// What the calls of a run came to so far, in bounded memory: a count per status (there
+/// are 17), the first error, and the latencies in a histogram.
+pub(crate) struct Tally {
+    calls: u64,
+    statuses: BTreeMap<&'static str, u64>,
+    first_error: Option<(String, String)>,
+    latencies: Histogram,
+}
+
+impl Tally {
+    /// No calls yet.
+    pub(crate) fn new() -> Tally {
+        Tally {
+            calls: 0,
+            statuses: BTreeMap::new(),
+            first_error: None,
+            latencies: Histogram::new(),
+        }
+    }
+
+    /// Counts one finished call.
+    pub(crate) fn add(&mut self, finished: Finished) {
+        self.calls += 1;
+        *self.statuses.entry(finished.status).or_insert(0) += 1;
+        if let (None, Some(message)) = (&self.first_error, finished.message) {
+            self.first_error = Some((finished.status.to_owned(), message));
+        }
+        self.latencies.record(finished.took);
+    }
+}
+
 /// The summary of a run.
 pub(crate) struct Summary {
-    calls: usize,
+    tally: Tally,
     wall: Duration,
-    statuses: BTreeMap<&'static str, usize>,
-    first_error: Option<(String, String)>,
-    latencies: Vec<Duration>,
     retries: u64,
     transparent_retries: u64,
     hedges: u64,
 }
 
 impl Summary {
-    /// Summarises `finished`, which took `wall` in all, with the channel's counts.
-    pub(crate) fn new(
-        mut finished: Vec<Finished>,
-        wall: Duration,
-        stats: &ephemos::ChannelStats,
-    ) -> Summary {
-        let mut statuses = BTreeMap::new();
-        for f in &finished {
-            *statuses.entry(f.status).or_insert(0) += 1;
-        }
-        let first_error = finished
-            .iter()
-            .find_map(|f| f.message.as_ref().map(|m| (f.status.to_owned(), m.clone())));
-        finished.sort_by_key(|f| f.took);
+    /// Summarises `tally`, which took `wall` in all, with the channel's counts.
+    pub(crate) fn new(tally: Tally, wall: Duration, stats: &ephemos::ChannelStats) -> Summary {
         Summary {
-            calls: finished.len(),
+            tally,
             wall,
-            statuses,
-            first_error,
-            latencies: finished.iter().map(|f| f.took).collect(),
             retries: stats.retries,
             transparent_retries: stats.transparent_retries,
             hedges: stats.hedges,
@@ -59,26 +74,22 @@ impl Summary {
 
     /// Whether every call ended OK.
     pub(crate) fn all_ok(&self) -> bool {
-        self.calls > 0 && self.statuses.get("OK") == Some(&self.calls)
+        self.tally.calls > 0 && self.tally.statuses.get("OK") == Some(&self.tally.calls)
     }
 
-    /// The `q` quantile (nearest rank) of the latencies.
+    /// The `q` quantile of the latencies.
     fn quantile(&self, q: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank =
-            ((q * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
-        self.latencies[rank - 1]
+        self.tally.latencies.quantile(q)
     }
 
     fn rate(&self) -> f64 {
-        self.calls as f64 / self.wall.as_secs_f64().max(f64::EPSILON)
+        self.tally.calls as f64 / self.wall.as_secs_f64().max(f64::EPSILON)
     }
 
     /// For people.
     pub(crate) fn text(&self) -> String {
         let statuses = self
+            .tally
             .statuses
             .iter()
             .map(|(status, n)| format!("{status} {n}"))
@@ -86,7 +97,7 @@ impl Summary {
             .join(", ");
         let mut out = format!(
             "calls      {} in {:.2} s ({:.0} calls/s)\nstatuses   {statuses}\nretries    {} (transparent {}, hedges {})\nlatency    p50 {}  p90 {}  p99 {}  max {}\n",
-            self.calls,
+            self.tally.calls,
             self.wall.as_secs_f64(),
             self.rate(),
             self.retries,
@@ -97,7 +108,7 @@ impl Summary {
             ms(self.quantile(0.99)),
             ms(self.quantile(1.0)),
         );
-        if let Some((status, message)) = &self.first_error {
+        if let Some((status, message)) = &self.tally.first_error {
             out.push_str(&format!("first error {status}: {message}\n"));
         }
         out
@@ -106,11 +117,11 @@ impl Summary {
     /// For tools.
     pub(crate) fn json(&self) -> Value {
         json!({
-            "calls": self.calls,
+            "calls": self.tally.calls,
             "seconds": self.wall.as_secs_f64(),
             "calls_per_second": self.rate(),
-            "statuses": self.statuses,
-            "first_error": self.first_error.as_ref().map(|(s, m)| json!({"status": s, "message": m})),
+            "statuses": self.tally.statuses,
+            "first_error": self.tally.first_error.as_ref().map(|(s, m)| json!({"status": s, "message": m})),
             "retries": self.retries,
             "transparent_retries": self.transparent_retries,
             "hedges": self.hedges,

@@ -34,7 +34,11 @@ impl std::fmt::Display for Answer {
             Answer::Status(status) => f.write_str(status),
             Answer::NoHealthService => f.write_str("no health service (UNIMPLEMENTED)"),
             Answer::UnknownService => f.write_str("unknown to the server (NOT_FOUND)"),
-            Answer::Failed { code, message } => write!(f, "call failed: {code:?}: {message}"),
+            Answer::Failed { code, message } => write!(
+                f,
+                "call failed: {}: {message}",
+                crate::grpc_code::name(*code)
+            ),
         }
     }
 }

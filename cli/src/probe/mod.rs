@@ -26,7 +26,7 @@ use crate::Format;
 pub(crate) fn run(
     file: &Path,
     target: &str,
-    profile: Option<&str>,
+    profile: Option<&crate::target::Profile>,
     timeout: Duration,
     format: Format,
     color: bool,
@@ -35,6 +35,7 @@ pub(crate) fn run(
     let resolved = crate::target::select(&checked, file, target, profile)?;
     let config = resolved.config.clone();
     let runtime = crate::runtime()?;
+    let profile = profile.map(crate::target::Profile::name);
     let report = runtime.block_on(probe(config, profile, timeout));
     let passed = report.passed();
     let text = match format {
