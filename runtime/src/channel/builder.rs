@@ -317,6 +317,7 @@ impl ChannelBuilder {
         }
         let mut problems = self.connection.problems(&FLOORS);
         problems.extend(self.pool.problems());
+        problems.extend(self.service_config.problems());
         if !problems.is_empty() {
             return Err(BuildError::Settings {
                 target: self.target,
