@@ -25,7 +25,7 @@ fn fixtures() -> PathBuf {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("macro-in-a-cargo-build")
+        .join("cargo-built-fixtures")
         .join(checkout)
 }
 
