@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use ephemos_config::Checked;
+use ephemos_config::naming::client_name;
+use ephemos_config::{Checked, Diagnostics, ResolvedTarget};
 use prost_types::FileDescriptorSet;
 
 /// The file `ephemos::include_clients!()` includes.
@@ -79,6 +80,51 @@ impl Modules {
     }
 }
 
+/// A target that gets a client, and its service.
+struct GeneratedClient<'a> {
+    target: &'a ResolvedTarget,
+    /// `echo.v1.Echo`.
+    service: &'a str,
+    /// `echo.v1`.
+    package: &'a str,
+    /// `Echo`.
+    name: &'a str,
+}
+
+/// The targets that get a client: those whose `service` the protos declare.
+fn generated_clients<'a>(
+    checked: &'a Checked,
+    descriptors: &FileDescriptorSet,
+) -> Vec<GeneratedClient<'a>> {
+    checked
+        .targets
+        .iter()
+        .filter_map(|target| {
+            let service = target.config.service.as_deref()?;
+            let (package, name) = service.rsplit_once('.').unwrap_or(("", service));
+            let declared = descriptors
+                .file
+                .iter()
+                .any(|f| f.package() == package && f.service.iter().any(|s| s.name() == name));
+            declared.then_some(GeneratedClient {
+                target,
+                service,
+                package,
+                name,
+            })
+        })
+        .collect()
+}
+
+/// Errors for generated clients whose names collide or are not Rust type names.
+pub(crate) fn check_names(checked: &Checked, descriptors: &FileDescriptorSet) -> Diagnostics {
+    ephemos_config::naming::check_client_names(
+        generated_clients(checked, descriptors)
+            .into_iter()
+            .map(|client| client.target),
+    )
+}
+
 /// The generated file's text.
 pub(crate) fn generate(
     checked: &Checked,
@@ -99,25 +145,20 @@ pub(crate) fn generate(
     modules.write(&mut out, 1);
     out.push_str("}\n");
     let config = connections.display().to_string();
-    for target in &checked.targets {
-        let Some(service) = &target.config.service else {
-            continue;
-        };
-        let (package, name) = service.rsplit_once('.').unwrap_or(("", service));
-        let declared = descriptors
-            .file
-            .iter()
-            .any(|f| f.package() == package && f.service.iter().any(|s| s.name() == name));
-        if !declared {
-            continue;
-        }
+    for GeneratedClient {
+        target,
+        service,
+        package,
+        name,
+    } in generated_clients(checked, descriptors)
+    {
         let rust_name = heck::ToUpperCamelCase::to_upper_camel_case(name);
         let mut path = String::from("self::proto");
         for segment in package.split('.').filter(|s| !s.is_empty()) {
             path.push_str("::");
             path.push_str(&ident(segment));
         }
-        let struct_name = heck::ToUpperCamelCase::to_upper_camel_case(&*target.config.name);
+        let struct_name = client_name(&target.config.name);
         let _ = write!(
             out,
             "\n/// The client of target `{target}` (`{service}`) of connections.toml.\n\

@@ -52,6 +52,16 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The file `EPHEMOS_CONFIG` names (in place of the one given to
+    /// [`Builder::connections`]) could not be read.
+    ReadEphemosConfig {
+        /// The file `EPHEMOS_CONFIG` names.
+        path: PathBuf,
+        /// The file given to [`Builder::connections`].
+        given: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The protos did not compile.
     Protos(String),
     /// Writing the generated code failed.
@@ -69,6 +79,17 @@ impl std::fmt::Display for Error {
                 )
             }
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::ReadEphemosConfig {
+                path,
+                given,
+                source,
+            } => write!(
+                f,
+                "cannot read {}, which EPHEMOS_CONFIG names in place of {}: {source} \
+                 (help: name an existing file, relative to the crate, or unset EPHEMOS_CONFIG)",
+                path.display(),
+                given.display()
+            ),
             Error::Protos(message) => write!(f, "the protos do not compile: {message}"),
             Error::Codegen(e) => write!(f, "cannot write the generated code: {e}"),
         }
@@ -92,6 +113,10 @@ pub struct Builder {
 
 impl Builder {
     /// The `connections.toml` to check, relative to the crate's manifest directory.
+    /// When the `EPHEMOS_CONFIG` environment variable is set, the file it names is
+    /// checked instead (relative to the crate too), because that is the file
+    /// `#[ephemos::client]` reads and bakes when it has no `config = "..."`; the build
+    /// script runs again when the variable changes.
     pub fn connections(mut self, path: impl Into<PathBuf>) -> Self {
         self.connections = Some(path.into());
         self
@@ -119,17 +144,26 @@ impl Builder {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<(), Error> {
-        self.run(protos, includes, &mut std::io::stdout().lock())
+        let ephemos_config = std::env::var_os("EPHEMOS_CONFIG").map(PathBuf::from);
+        self.run(
+            protos,
+            includes,
+            ephemos_config,
+            &mut std::io::stdout().lock(),
+        )
     }
 
-    /// [`Builder::compile_protos`], writing cargo's instructions to `cargo`.
+    /// [`Builder::compile_protos`] with `EPHEMOS_CONFIG`'s value, writing cargo's
+    /// instructions to `cargo`.
     fn run(
         self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
+        ephemos_config: Option<PathBuf>,
         cargo: &mut dyn Write,
     ) -> Result<(), Error> {
         let mut say = |line: String| writeln!(cargo, "{line}").map_err(Error::Codegen);
+        say("cargo::rerun-if-env-changed=EPHEMOS_CONFIG".to_owned())?;
         for path in protos
             .iter()
             .map(AsRef::as_ref)
@@ -140,14 +174,26 @@ impl Builder {
         let descriptors =
             protox::compile(protos, includes).map_err(|e| Error::Protos(e.to_string()))?;
         let mut checked_file = None;
-        if let Some(path) = &self.connections {
+        if let Some(given) = &self.connections {
+            let path = ephemos_config.as_ref().unwrap_or(given);
             say(format!("cargo::rerun-if-changed={}", path.display()))?;
-            let checked = ephemos_config::check_file(path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let checked =
+                ephemos_config::check_file(path).map_err(|source| match &ephemos_config {
+                    Some(_) => Error::ReadEphemosConfig {
+                        path: path.clone(),
+                        given: given.clone(),
+                        source,
+                    },
+                    None => Error::Read {
+                        path: path.clone(),
+                        source,
+                    },
+                })?;
             let mut diagnostics = checked.diagnostics.clone();
             diagnostics.extend(check_services(&checked, &descriptors));
+            if self.generate_clients {
+                diagnostics.extend(clients::check_names(&checked, &descriptors));
+            }
             for line in cargo_lines(&diagnostics) {
                 say(line)?;
             }
@@ -247,16 +293,108 @@ mod tests {
     }
 
     fn build(dir: &Path) -> (Result<(), Error>, String) {
+        build_with(dir, configure(), None)
+    }
+
+    /// Builds with `builder`, as if `EPHEMOS_CONFIG` were `ephemos_config`.
+    fn build_with(
+        dir: &Path,
+        builder: Builder,
+        ephemos_config: Option<PathBuf>,
+    ) -> (Result<(), Error>, String) {
         let mut cargo = Vec::new();
-        let result = configure()
+        let result = builder
             .connections(dir.join("connections.toml"))
             .out_dir(dir.join("out"))
             .run(
                 &[dir.join("proto/echo.proto")],
                 &[dir.join("proto")],
+                ephemos_config,
                 &mut cargo,
             );
         (result, String::from_utf8(cargo).unwrap())
+    }
+
+    const ECHO: &str = "service = \"echo.v1.Echo\"\naddress = \"h:1\"\nserver_any = true\n";
+
+    #[test]
+    fn generated_clients_with_one_name_fail_the_build_naming_both_targets() {
+        let dir = project(&format!(
+            "[targets.order_history]\n{ECHO}\n[targets.orderHistory]\n{ECHO}"
+        ));
+        let generating = configure().generate_clients(true);
+        let (result, cargo) = build_with(dir.path(), generating, None);
+        assert!(
+            matches!(result, Err(Error::InvalidConnections { errors: 1, .. })),
+            "{result:?}"
+        );
+        let first = format!("{}:1:10", dir.path().join("connections.toml").display());
+        let second = format!("{}:6:10", dir.path().join("connections.toml").display());
+        assert!(
+            cargo.contains(&format!(
+                "cargo::error=error: targets `order_history` ({first}) and `orderHistory` \
+                 ({second}) would both generate the client `OrderHistory`"
+            )),
+            "{cargo}"
+        );
+        assert!(cargo.contains("rename one of the two targets"), "{cargo}");
+        assert!(!dir.path().join("out").join(clients::FILE_NAME).exists());
+        // Without generated clients, the names are the user's own.
+        let (result, cargo) = build(dir.path());
+        assert!(result.is_ok(), "{result:?}: {cargo}");
+    }
+
+    #[test]
+    fn ephemos_config_names_the_file_checked_as_the_attribute_reads_it() {
+        let dir = project(&format!("[targets.echo]\n{ECHO}"));
+        let staging = dir.path().join("staging.toml");
+        std::fs::write(
+            &staging,
+            "[targets.echo]\nservice = \"echo.v1.Eco\"\naddress = \"h:1\"\nserver_any = true\n",
+        )
+        .unwrap();
+        let generating = configure().generate_clients(true);
+        let (result, cargo) = build_with(dir.path(), generating.clone(), Some(staging.clone()));
+        assert!(
+            matches!(&result, Err(Error::InvalidConnections { path, .. }) if *path == staging),
+            "{result:?}"
+        );
+        assert!(
+            cargo.contains(&format!("{}:2:11", staging.display())),
+            "the error is in staging.toml: {cargo}"
+        );
+        assert!(
+            cargo.contains(&format!("cargo::rerun-if-changed={}", staging.display())),
+            "{cargo}"
+        );
+        assert!(
+            cargo.contains("cargo::rerun-if-env-changed=EPHEMOS_CONFIG"),
+            "{cargo}"
+        );
+
+        // A good file: the generated clients name it, so the attribute reads it too.
+        std::fs::write(
+            &staging,
+            "[targets.echo]\nservice = \"echo.v1.Echo\"\naddress = \"staging:1\"\nserver_any = true\n",
+        )
+        .unwrap();
+        let (result, cargo) = build_with(dir.path(), generating, Some(staging.clone()));
+        assert!(result.is_ok(), "{result:?}: {cargo}");
+        let generated =
+            std::fs::read_to_string(dir.path().join("out").join(clients::FILE_NAME)).unwrap();
+        let canonical = std::fs::canonicalize(&staging).unwrap();
+        assert!(
+            generated.contains(&format!("config = {:?}", canonical.display().to_string())),
+            "{generated}"
+        );
+
+        let missing = dir.path().join("missing.toml");
+        let (result, _) = build_with(dir.path(), configure(), Some(missing));
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.contains("missing.toml, which EPHEMOS_CONFIG names in place of"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::file::{
     read_endpoints,
 };
 use crate::layer::Layer;
+use crate::naming::implied_target;
 use crate::provenance::Origin;
 use crate::resolve::{ResolvedTarget, resolve_with_profiles};
 
@@ -65,7 +66,7 @@ pub struct ClientRequest<'a> {
     pub file: Option<SourceFile>,
     /// `target = "..."`: the target of the file. Without it, a client with an `address`
     /// (or `endpoints`) argument is inline; any other is the target named by its type
-    /// name in snake case ([`implied_target`]).
+    /// name in snake case ([`implied_target`](crate::implied_target)).
     pub target: Option<&'a str>,
     /// The setting arguments (not `target` or `config`), in order.
     pub arguments: &'a [ClientArgument],
@@ -90,12 +91,6 @@ pub enum ClientProblem {
     },
     /// About the attribute as a whole.
     Attribute(String),
-}
-
-/// The target a client type stands for when its attribute names none: its name in
-/// snake case (`Payments` is `payments`, `OrderHistory` is `order_history`).
-pub fn implied_target(type_name: &str) -> String {
-    heck::ToSnakeCase::to_snake_case(type_name)
 }
 
 /// The TOML key an argument stands for: `pool_size` is `pool.size`.

@@ -55,6 +55,7 @@ mod file;
 pub mod in_force;
 mod layer;
 pub mod model;
+pub mod naming;
 pub mod preset;
 pub mod provenance;
 mod resolve;
@@ -63,11 +64,11 @@ pub mod service_config;
 pub mod value;
 
 pub use client::{
-    ArgumentValue, ClientArgument, ClientProblem, ClientRequest, argument_key, implied_target,
-    resolve_client,
+    ArgumentValue, ClientArgument, ClientProblem, ClientRequest, argument_key, resolve_client,
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::TargetConfig;
+pub use naming::implied_target;
 pub use preset::Preset;
 pub use resolve::ResolvedTarget;
 pub use service_config::ServiceConfig;

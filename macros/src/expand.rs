@@ -1,6 +1,6 @@
 //! From the attribute and the struct to the generated code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ephemos_config::codegen::ToRust;
 use ephemos_config::model::Profile;
@@ -13,7 +13,8 @@ use crate::{emit, shape};
 
 /// Where `connections.toml` is: `config = "..."`, else `EPHEMOS_CONFIG`, else
 /// `connections.toml`; each relative to the crate's root, or failing that to the
-/// directory of the file that uses the attribute.
+/// directory of the file that uses the attribute. Always absolute: the path goes into
+/// `include_bytes!`, which would read a relative one from the using file's directory.
 fn config_path(arguments: &Arguments) -> PathBuf {
     let name = match (&arguments.config, std::env::var_os("EPHEMOS_CONFIG")) {
         (Some((path, _)), _) => PathBuf::from(path),
@@ -23,15 +24,29 @@ fn config_path(arguments: &Arguments) -> PathBuf {
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_default();
-    let from_crate = manifest.join(&name);
+    let from_crate = absolute(&manifest.join(&name));
     if from_crate.exists() {
         return from_crate;
     }
-    let source = proc_macro::Span::call_site().local_file();
-    match source.as_deref().and_then(std::path::Path::parent) {
+    match using_file().as_deref().and_then(Path::parent) {
         Some(dir) if dir.join(&name).exists() => dir.join(&name),
         _ => from_crate,
     }
+}
+
+/// The file that uses the attribute, absolute. rustc names it relative to its own
+/// working directory (in a cargo build the workspace's root: `src/lib.rs`,
+/// `member/src/lib.rs`), and the macro runs in rustc's process, so that directory is
+/// the macro's too.
+fn using_file() -> Option<PathBuf> {
+    proc_macro::Span::call_site()
+        .local_file()
+        .map(|file| absolute(&file))
+}
+
+/// `path` made absolute against the working directory (unchanged if it cannot be).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A file's diagnostic in one message: `file:line:column: what (help: how)`.
