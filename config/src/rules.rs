@@ -165,21 +165,35 @@ impl std::fmt::Display for SettingProblem {
     }
 }
 
+/// The problems of a configuration given in code, gathered one check at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(pub(crate) Vec<SettingProblem>);
+
+impl Problems {
+    /// Keeps `result`'s problem, if it has one, for `setting` given `value`.
+    pub(crate) fn check(
+        &mut self,
+        setting: &'static str,
+        value: String,
+        result: Result<(), InvalidValue>,
+    ) {
+        if let Err(problem) = result {
+            self.0.push(SettingProblem {
+                setting,
+                value,
+                problem,
+            });
+        }
+    }
+}
+
 impl ConnectionConfig {
     /// Every rule this configuration breaks, with the file's words; empty when it is
     /// valid. Settings read from `connections.toml` already passed these checks; this is
     /// for settings written in code.
     pub fn problems(&self, floors: &Floors) -> Vec<SettingProblem> {
-        let mut problems = Vec::new();
-        let mut check = |setting: &'static str, value: String, result: Result<(), InvalidValue>| {
-            if let Err(problem) = result {
-                problems.push(SettingProblem {
-                    setting,
-                    value,
-                    problem,
-                });
-            }
-        };
+        let mut problems = Problems::default();
+        let mut check = |setting, value, result| problems.check(setting, value, result);
         let d = |d: Duration| format!("{:?}", format_duration(d));
         check(
             "connect_timeout",
@@ -266,7 +280,7 @@ impl ConnectionConfig {
                 size_in(u64::from(value), range, why).map(|_| ()),
             );
         }
-        problems
+        problems.0
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{
     CallPolicy, MAX_ATTEMPTS_LIMIT, MAX_TOKENS_LIMIT, ServiceConfig, truncate_token_ratio,
 };
-use crate::rules::{MAX_POOL_SIZE, SettingProblem};
+use crate::rules::{MAX_POOL_SIZE, Problems, SettingProblem};
 use crate::value::{Code, InvalidValue, MAX_DURATION};
 
 impl ServiceConfig {
@@ -17,16 +17,8 @@ impl ServiceConfig {
     /// it is valid. A service config read from a file already passed these checks; this
     /// is for one built in code.
     pub fn problems(&self) -> Vec<SettingProblem> {
-        let mut problems = Vec::new();
-        let mut check = |setting: &'static str, value: String, result: Result<(), InvalidValue>| {
-            if let Err(problem) = result {
-                problems.push(SettingProblem {
-                    setting,
-                    value,
-                    problem,
-                });
-            }
-        };
+        let mut problems = Problems::default();
+        let mut check = |setting, value, result| problems.check(setting, value, result);
         let mut names = HashSet::new();
         for config in self.method_configs.iter() {
             let of = config
@@ -164,7 +156,7 @@ impl ServiceConfig {
                 },
             );
         }
-        problems
+        problems.0
     }
 }
 

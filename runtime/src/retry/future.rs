@@ -288,11 +288,7 @@ where
                         ),
                     ));
                 }
-                shared
-                    .counts
-                    .transparent_retries
-                    .fetch_add(1, Ordering::Relaxed);
-                counts.transparent_retries += 1;
+                shared.count_transparent_retry(counts);
                 request = *returned;
                 continue;
             }
@@ -309,11 +305,7 @@ where
                         ),
                     ));
                 };
-                shared
-                    .counts
-                    .transparent_retries
-                    .fetch_add(1, Ordering::Relaxed);
-                counts.transparent_retries += 1;
+                shared.count_transparent_retry(counts);
                 request = source.replay_request(body, Some(subchannel), retry.attempts - 1);
                 continue;
             }

@@ -217,11 +217,7 @@ where
                         ),
                     ))
                 } else {
-                    shared
-                        .counts
-                        .transparent_retries
-                        .fetch_add(1, Ordering::Relaxed);
-                    counts.transparent_retries += 1;
+                    shared.count_transparent_retry(counts);
                     std::future::poll_fn(|cx| service.poll_ready(cx))
                         .await
                         .map_err(AttemptError::into_status)?;
@@ -236,11 +232,7 @@ where
                     source.cancel_attempt(id);
                     let again = body.id();
                     let request = source.replay_request(body, Some(subchannel), sent - 1);
-                    shared
-                        .counts
-                        .transparent_retries
-                        .fetch_add(1, Ordering::Relaxed);
-                    counts.transparent_retries += 1;
+                    shared.count_transparent_retry(counts);
                     std::future::poll_fn(|cx| service.poll_ready(cx))
                         .await
                         .map_err(AttemptError::into_status)?;

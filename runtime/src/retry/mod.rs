@@ -98,6 +98,14 @@ impl Shared {
     fn rule(&self, index: Option<u16>) -> Option<&CallRule> {
         self.rules.get(usize::from(index?))
     }
+
+    /// One more transparent retry, for the channel's stats and the call's A96 count.
+    fn count_transparent_retry(&self, call: &mut crate::telemetry::retries::CallRetries) {
+        self.counts
+            .transparent_retries
+            .fetch_add(1, Ordering::Relaxed);
+        call.transparent_retries += 1;
+    }
 }
 
 /// A snapshot of the retry layer's counts.
