@@ -146,6 +146,7 @@ pub(super) async fn run(
                             check.clone(),
                             settings.target.clone(),
                             settings.config.backoff,
+                            settings.config.connect_timeout,
                         )
                     });
                     let first = health.as_ref().map(|h| h.reports.borrow().clone());
@@ -432,9 +433,9 @@ fn record_health(meter: &ConnectionMeter, report: &Health) {
 /// The next report of a health watch (never without one, or once it has stopped).
 async fn health_changed(health: &mut Option<HealthWatch>) -> Health {
     if let Some(watch) = health
-        && watch.reports.changed().await.is_ok()
+        && let Some(report) = watch.next_report().await
     {
-        return watch.reports.borrow_and_update().clone();
+        return report;
     }
     std::future::pending().await
 }
@@ -470,6 +471,7 @@ async fn successor(
         check.clone(),
         settings.target.clone(),
         settings.config.backoff,
+        settings.config.connect_timeout,
     );
     let problem = match timeout(
         settings.config.connect_timeout,
