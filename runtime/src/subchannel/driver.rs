@@ -127,6 +127,14 @@ pub(super) async fn run(
                     // Requests made while connecting are served by this connection: none
                     // is left to reconnect at once when it ends.
                     shared.connect_requested.store(false, Ordering::Release);
+                    // A replacement asked of an earlier connection (while it drained, or
+                    // during the backoff) is not this one's.
+                    let _ = shared.end_request.compare_exchange(
+                        END_REPLACE,
+                        END_NONE,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
                     // With health checking, the backoff is reset by SERVING, not by the
                     // connection: replacing an unhealthy one keeps growing the delay.
                     if settings.health.is_none() {
@@ -603,7 +611,12 @@ async fn run_ready(
                 // A connect request while READY needs nothing; the pool's requests do.
                 match shared.end_request.swap(END_NONE, Ordering::AcqRel) {
                     END_RETIRE => return drain(&mut conn, &settings.load, ReadyEnd::Retired).await,
-                    END_REPLACE => return drain(&mut conn, &settings.load, ReadyEnd::Replaced).await,
+                    END_REPLACE => {
+                        // Being replaced: no longer one for cleanup to replace, so a later
+                        // sweep during the drain does not ask again.
+                        shared.publish(|v| v.unhealthy_since = None);
+                        return drain(&mut conn, &settings.load, ReadyEnd::Replaced).await;
+                    }
                     _ => {}
                 }
             }

@@ -242,12 +242,12 @@ impl Subchannel {
     }
 
     /// Asks the driver to drain its connection, close it and connect again after its
-    /// backoff (cleanup, for a connection unhealthy for too long).
-    pub(crate) fn replace(&self) {
-        self.shared
-            .end_request
-            .store(END_REPLACE, Ordering::Release);
+    /// backoff (cleanup, for a connection unhealthy for too long); `false` when that was
+    /// asked already and not yet taken up (the driver was busy), so it counts once.
+    pub(crate) fn replace(&self) -> bool {
+        let asked = self.shared.end_request.swap(END_REPLACE, Ordering::AcqRel) != END_REPLACE;
         self.shared.wake.notify_one();
+        asked
     }
 
     /// Since when the health check has kept the connection out of the picks.
