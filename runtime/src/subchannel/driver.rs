@@ -26,7 +26,7 @@ use super::health::{self, Health, HealthCheck, HealthWatch};
 use super::load::Load;
 use super::view::Connection;
 use super::{END_NONE, END_REPLACE, END_RETIRE, Shared};
-use crate::connector::frame_watch::ServerFrame;
+use crate::connector::frame_watch::{ServerFrame, merge_settings};
 use crate::connector::{Connected, Dial, Progress};
 use crate::error::ConnectError;
 use crate::identity::Identity;
@@ -546,14 +546,7 @@ async fn run_ready(
                     if let Some(streams) = max_concurrent_streams {
                         shared.channel.set_max_concurrent_streams(streams);
                     }
-                    shared.publish(|v| {
-                        if let Some(c) = &mut v.connection {
-                            if max_concurrent_streams.is_some() {
-                                c.max_concurrent_streams = max_concurrent_streams;
-                            }
-                            c.update_settings(&settings);
-                        }
-                    });
+                    take_settings(shared, max_concurrent_streams, &settings);
                 }
                 Some(ServerFrame::TlsFailed(_)) => {}
                 // The IO was dropped: the connection is over, `closed` says how.
@@ -625,6 +618,34 @@ async fn run_ready(
     }
 }
 
+/// Takes a later SETTINGS into the view. Merged before the view is locked (only the
+/// driver writes it, so nothing changes in between), and published only when it
+/// changes something: picks read the view meanwhile.
+fn take_settings(shared: &Shared, max_concurrent_streams: Option<u32>, update: &[(u16, u32)]) {
+    let Some((mut table, streams)) = shared
+        .view
+        .borrow()
+        .connection
+        .as_ref()
+        .map(|c| (c.server_settings.to_vec(), c.max_concurrent_streams))
+    else {
+        return;
+    };
+    let streams_changed = max_concurrent_streams.is_some_and(|m| streams != Some(m));
+    if !merge_settings(&mut table, update) && !streams_changed {
+        return;
+    }
+    let table: Arc<[(u16, u32)]> = table.into();
+    shared.publish(|v| {
+        if let Some(c) = &mut v.connection {
+            if max_concurrent_streams.is_some() {
+                c.max_concurrent_streams = max_concurrent_streams;
+            }
+            c.server_settings = table;
+        }
+    });
+}
+
 /// Resolves when the identity's material changes (never without TLS).
 async fn rotation(updates: &mut Option<spiffe::X509SourceUpdates>) {
     if let Some(updates) = updates
@@ -637,7 +658,7 @@ async fn rotation(updates: &mut Option<spiffe::X509SourceUpdates>) {
 
 /// A GOAWAY already read but not yet handled when the connection closed.
 fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
-    while let Ok(frame) = conn.frames.try_recv() {
+    while let Some(frame) = conn.frames.try_recv() {
         if let ServerFrame::GoAway {
             error_code,
             debug_data,
