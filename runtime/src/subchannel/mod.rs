@@ -89,6 +89,8 @@ const END_REPLACE: u8 = 2;
 /// What a subchannel's connection is made with.
 pub(crate) struct SubchannelConfig {
     pub(crate) target: Arc<str>,
+    /// Its place in the pool (its metrics' `ephemos.connection`).
+    pub(crate) index: usize,
     pub(crate) address: Address,
     pub(crate) connection: ConnectionConfig,
     pub(crate) tls: Option<Arc<TlsSettings>>,
@@ -141,6 +143,7 @@ impl Subchannel {
         let meter = ConnectionMeter::new(
             &config.target,
             config.address.to_string(),
+            config.index,
             config.tls.is_some(),
         );
         let address = Arc::new(std::sync::Mutex::new(config.address));
