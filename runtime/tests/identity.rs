@@ -364,13 +364,18 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
 /// A server, and an mTLS channel of `size` connections to it, warmed up, whose SVID
 /// the returned function rotates.
 async fn rotating_channel(size: u32) -> (MtlsServer, Channel, impl Fn()) {
-    let server = mtls_server(
+    let server = echo_server().await;
+    let (channel, rotate) = rotating_channel_to(server.addr, size, quick()).await;
+    (server, channel, rotate)
+}
+
+/// The server the rotating channels go to: `spiffe://example.org/echo`, any client.
+async fn echo_server() -> MtlsServer {
+    mtls_server(
         Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
         ServerAuthorization::Any,
     )
-    .await;
-    let (channel, rotate) = rotating_channel_to(server.addr, size, quick()).await;
-    (server, channel, rotate)
+    .await
 }
 
 /// An mTLS channel of `size` connections to `addr` (the server of
@@ -456,11 +461,7 @@ impl FirstOnly {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_old_connection_is_watched_while_its_successor_is_made() {
-    let server = mtls_server(
-        Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
-        ServerAuthorization::Any,
-    )
-    .await;
+    let server = echo_server().await;
     let front = FirstOnly::start(server.addr).await;
     let connection = ephemos::config::model::ConnectionConfig {
         connect_timeout: Duration::from_secs(30),
