@@ -364,20 +364,37 @@ async fn rotating_the_client_svid_replaces_connections_without_failing_a_call() 
 /// A server, and an mTLS channel of `size` connections to it, warmed up, whose SVID
 /// the returned function rotates.
 async fn rotating_channel(size: u32) -> (MtlsServer, Channel, impl Fn()) {
-    let server = mtls_server(
+    let server = echo_server().await;
+    let (channel, rotate) = rotating_channel_to(server.addr, size, quick()).await;
+    (server, channel, rotate)
+}
+
+/// The server the rotating channels go to: `spiffe://example.org/echo`, any client.
+async fn echo_server() -> MtlsServer {
+    mtls_server(
         Identity::dev(&id("spiffe://example.org/echo")).unwrap(),
         ServerAuthorization::Any,
     )
-    .await;
+    .await
+}
+
+/// An mTLS channel of `size` connections to `addr` (the server of
+/// [`rotating_channel`], or something in front of it), warmed up, whose SVID the
+/// returned function rotates.
+async fn rotating_channel_to(
+    addr: std::net::SocketAddr,
+    size: u32,
+    connection: ephemos::config::model::ConnectionConfig,
+) -> (Channel, impl Fn()) {
     let ca = DevCa::shared(&TrustDomain::parse("example.org").unwrap()).unwrap();
     let me = id("spiffe://example.org/rotating");
     let agent = LocalAgent::new(ca.mint(&me, Duration::from_secs(3600)).unwrap());
     let channel = Channel::mtls(
-        Address::from(server.addr),
+        Address::from(addr),
         Identity::local(agent.clone()),
         exactly("spiffe://example.org/echo"),
     )
-    .connection(quick())
+    .connection(connection)
     .pool(ephemos::config::model::PoolConfig {
         size,
         max_size: size,
@@ -388,7 +405,83 @@ async fn rotating_channel(size: u32) -> (MtlsServer, Channel, impl Fn()) {
     .unwrap();
     until("every connection READY", || common::all_ready(&channel)).await;
     let rotate = move || agent.rotate(ca.mint(&me, Duration::from_secs(3600)).unwrap());
-    (server, channel, rotate)
+    (channel, rotate)
+}
+
+/// A TCP front for a server: the first connection is forwarded until the test cuts
+/// it; every later one is accepted and never answered (a server that hangs).
+struct FirstOnly {
+    addr: std::net::SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    cut: Arc<tokio::sync::Notify>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl FirstOnly {
+    async fn start(upstream: std::net::SocketAddr) -> FirstOnly {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (counter, cut_first) = (accepted.clone(), cut.clone());
+        let task = tokio::spawn(async move {
+            let mut hanging = Vec::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                    hanging.push(client);
+                    continue;
+                }
+                let cut = cut_first.clone();
+                tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        FirstOnly {
+            addr,
+            accepted,
+            cut,
+            _task: task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Closes the first connection, as a network failure would.
+    fn cut_first(&self) {
+        self.cut.notify_one();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_connection_is_watched_while_its_successor_is_made() {
+    let server = echo_server().await;
+    let front = FirstOnly::start(server.addr).await;
+    let connection = ephemos::config::model::ConnectionConfig {
+        connect_timeout: Duration::from_secs(30),
+        ..quick()
+    };
+    let (channel, rotate) = rotating_channel_to(front.addr, 1, connection).await;
+    rotate();
+    until("the successor being made (its server hangs)", || {
+        front.accepted() == 2
+    })
+    .await;
+    front.cut_first();
+    // The old connection's loss is acted on now, not when the successor's attempt
+    // gives up (30 s): the subchannel goes IDLE.
+    common::wait_for(
+        &channel,
+        ephemos::ConnectivityState::Idle,
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

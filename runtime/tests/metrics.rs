@@ -215,7 +215,7 @@ async fn each_metric_counts_what_the_servers_saw() {
         1
     );
     let health = format!(
-        "ephemos.health.status{{ephemos.address={},grpc.target=echo}}",
+        "ephemos.health.status{{ephemos.address={},ephemos.connection=0,grpc.target=echo}}",
         proxy.addr()
     );
     assert_eq!(m.gauge(&health), Some(1.0));

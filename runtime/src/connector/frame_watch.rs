@@ -5,17 +5,24 @@
 //! It wraps the read side of the connection's IO (the plaintext side of TLS) and parses
 //! only frame headers, copying the payload of SETTINGS and GOAWAY frames; hyper reads
 //! the same bytes as if nothing were there.
+//!
+//! A server decides how many frames it sends, so nothing here grows with them: the
+//! events wait in a queue of at most one of each kind ([`ServerFrames`]: a SETTINGS
+//! frame not yet taken is merged into the one waiting, the first GOAWAY waiting wins),
+//! and what is kept of the settings is bounded ([`merge_settings`]: the settings RFC
+//! 9113 and its extensions define, and the first few others).
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 const FRAME_SETTINGS: u8 = 0x4;
 const FRAME_GOAWAY: u8 = 0x7;
@@ -23,15 +30,51 @@ const FLAG_ACK: u8 = 0x1;
 const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 /// GOAWAY payloads longer than this keep only their start (debug data is for humans).
 const MAX_CAPTURE: usize = 1024;
+/// Settings with identifiers no specification defines that are kept (the first ones a
+/// server sends); later new ones are ignored, as RFC 9113 section 6.5.2 lets a client.
+const MAX_UNKNOWN_SETTINGS: usize = 8;
+
+/// Whether a setting identifier is defined: RFC 9113's six, ENABLE_CONNECT_PROTOCOL
+/// (RFC 8441) and NO_RFC7540_PRIORITIES (RFC 9218).
+fn is_defined_setting(id: u16) -> bool {
+    matches!(id, 0x1..=0x6 | 0x8 | 0x9)
+}
+
+/// Takes `update` (a SETTINGS frame's pairs, in order) into `table`: each value replaces
+/// the one with its identifier; an identifier no specification defines is added only
+/// while fewer than [`MAX_UNKNOWN_SETTINGS`] are kept. The table stays at 16 entries or
+/// fewer, so this is linear in the update. Returns whether the table changed.
+pub(crate) fn merge_settings(table: &mut Vec<(u16, u32)>, update: &[(u16, u32)]) -> bool {
+    let mut changed = false;
+    for &(id, value) in update {
+        match table.iter_mut().find(|(known, _)| *known == id) {
+            Some(slot) => {
+                changed |= slot.1 != value;
+                slot.1 = value;
+            }
+            None => {
+                let unknown = table
+                    .iter()
+                    .filter(|(k, _)| !is_defined_setting(*k))
+                    .count();
+                if is_defined_setting(id) || unknown < MAX_UNKNOWN_SETTINGS {
+                    table.push((id, value));
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
 
 /// A frame from the server that the subchannel acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ServerFrame {
-    /// A SETTINGS frame (not an ACK).
+    /// A SETTINGS frame (not an ACK), with those that came after it before it was taken.
     Settings {
-        /// SETTINGS_MAX_CONCURRENT_STREAMS, when the frame sets it.
+        /// SETTINGS_MAX_CONCURRENT_STREAMS, the latest value the frames set.
         max_concurrent_streams: Option<u32>,
-        /// Every (identifier, value) pair of the frame, in order (RFC 9113 section 6.5.1).
+        /// The frames' (identifier, value) pairs, merged by [`merge_settings`].
         settings: Vec<(u16, u32)>,
     },
     /// Reading failed with a TLS error (h2 keeps only the text of I/O errors, so the
@@ -135,13 +178,120 @@ impl FrameParser {
     }
 }
 
+/// The queue between a connection's [`FrameWatch`] and its [`ServerFrames`].
+#[derive(Default)]
+struct Queue {
+    /// At most one event of each kind.
+    events: VecDeque<ServerFrame>,
+    /// The watch (the connection's IO) is gone.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Events {
+    queue: Mutex<Queue>,
+    /// One reader: a notification sent while it does not wait is kept for it.
+    arrived: Notify,
+}
+
+impl Events {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `frame`, merging it into the event of its kind already waiting.
+    fn push(&self, frame: ServerFrame) {
+        let mut queue = self.lock();
+        let waiting = queue
+            .events
+            .iter_mut()
+            .find(|e| std::mem::discriminant(*e) == std::mem::discriminant(&frame));
+        match (waiting, frame) {
+            (
+                Some(ServerFrame::Settings {
+                    max_concurrent_streams,
+                    settings,
+                }),
+                ServerFrame::Settings {
+                    max_concurrent_streams: latest,
+                    settings: update,
+                },
+            ) => {
+                *max_concurrent_streams = latest.or(*max_concurrent_streams);
+                merge_settings(settings, &update);
+            }
+            // The first GOAWAY (or TLS failure) waiting is the one acted on.
+            (Some(_), _) => return,
+            (
+                None,
+                ServerFrame::Settings {
+                    max_concurrent_streams,
+                    settings: update,
+                },
+            ) => {
+                let mut settings = Vec::new();
+                merge_settings(&mut settings, &update);
+                queue.events.push_back(ServerFrame::Settings {
+                    max_concurrent_streams,
+                    settings,
+                });
+            }
+            (None, frame) => queue.events.push_back(frame),
+        }
+        drop(queue);
+        self.arrived.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.arrived.notify_one();
+    }
+}
+
+/// The frames a connection's server sent and the subchannel has not taken yet: at most
+/// one SETTINGS (later frames merged into it), one GOAWAY and one TLS failure.
+pub(crate) struct ServerFrames(Arc<Events>);
+
+impl ServerFrames {
+    /// The next event; `None` once the connection's IO is gone and every event taken.
+    /// Cancel-safe: an event is only taken when this returns it.
+    pub(crate) async fn recv(&mut self) -> Option<ServerFrame> {
+        loop {
+            {
+                let mut queue = self.0.lock();
+                if let Some(frame) = queue.events.pop_front() {
+                    return Some(frame);
+                }
+                if queue.closed {
+                    return None;
+                }
+            }
+            self.0.arrived.notified().await;
+        }
+    }
+
+    /// The next event, if one is waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<ServerFrame> {
+        self.0.lock().events.pop_front()
+    }
+}
+
+/// The watch's end of the queue: closes it when the IO is dropped.
+struct FrameSender(Arc<Events>);
+
+impl Drop for FrameSender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 pin_project! {
     /// IO that reports the server's SETTINGS and GOAWAY frames as they are read.
     pub(crate) struct FrameWatch<T> {
         #[pin]
         inner: T,
         parser: FrameParser,
-        events: mpsc::UnboundedSender<ServerFrame>,
+        events: FrameSender,
         draining: Arc<AtomicBool>,
     }
 }
@@ -149,19 +299,16 @@ pin_project! {
 impl<T> FrameWatch<T> {
     /// Wraps `inner`; `draining` is set the moment a GOAWAY's header is read, before
     /// hyper sees the frame, so no new call is given to this connection after it.
-    pub(crate) fn new(
-        inner: T,
-        draining: Arc<AtomicBool>,
-    ) -> (Self, mpsc::UnboundedReceiver<ServerFrame>) {
-        let (events, rx) = mpsc::unbounded_channel();
+    pub(crate) fn new(inner: T, draining: Arc<AtomicBool>) -> (Self, ServerFrames) {
+        let events = Arc::new(Events::default());
         (
             Self {
                 inner,
                 parser: FrameParser::default(),
-                events,
+                events: FrameSender(events.clone()),
                 draining,
             },
-            rx,
+            ServerFrames(events),
         )
     }
 }
@@ -180,17 +327,16 @@ impl<T: AsyncRead> AsyncRead for FrameWatch<T> {
                 .get_ref()
                 .and_then(|e| e.downcast_ref::<rustls::Error>())
         {
-            let _ = this
-                .events
-                .send(ServerFrame::TlsFailed(super::tls::explain_tls(
+            this.events
+                .0
+                .push(ServerFrame::TlsFailed(super::tls::explain_tls(
                     tls, "server",
                 )));
         }
         if let Poll::Ready(Ok(())) = &result {
-            let events = &*this.events;
-            this.parser.feed(&buf.filled()[before..], |frame| {
-                let _ = events.send(frame);
-            });
+            let events = &this.events.0;
+            this.parser
+                .feed(&buf.filled()[before..], |frame| events.push(frame));
             if this.parser.goaway_started {
                 this.draining.store(true, Ordering::Release);
             }
@@ -277,5 +423,61 @@ mod tests {
             parser.feed(&stream[split..], |f| seen.push(f));
             assert_eq!(seen, expected, "split at {split}");
         }
+    }
+
+    fn settings(max_concurrent_streams: Option<u32>, settings: &[(u16, u32)]) -> ServerFrame {
+        ServerFrame::Settings {
+            max_concurrent_streams,
+            settings: settings.to_vec(),
+        }
+    }
+
+    #[test]
+    fn settings_keep_the_defined_ones_and_a_few_others() {
+        let mut table = Vec::new();
+        let fresh: Vec<(u16, u32)> = (0x100..0x200).map(|id| (id, 1)).collect();
+        assert!(merge_settings(&mut table, &fresh));
+        assert!(merge_settings(&mut table, &[(0x3, 10), (0x9, 1)]));
+        assert_eq!(table.len(), MAX_UNKNOWN_SETTINGS + 2);
+        // A kept one is updated; the same values again change nothing.
+        assert!(merge_settings(&mut table, &[(0x100, 2), (0x3, 20)]));
+        assert!(!merge_settings(
+            &mut table,
+            &[(0x100, 2), (0x3, 20), (0x300, 1)]
+        ));
+        assert!(table.contains(&(0x100, 2)) && table.contains(&(0x3, 20)));
+    }
+
+    #[tokio::test]
+    async fn waiting_settings_merge_and_the_first_goaway_wins() {
+        let events = Arc::new(Events::default());
+        let mut frames = ServerFrames(events.clone());
+        let goaway = |code| ServerFrame::GoAway {
+            last_stream_id: 1,
+            error_code: code,
+            debug_data: Bytes::new(),
+        };
+        events.push(settings(Some(100), &[(0x3, 100), (0x4, 1)]));
+        events.push(goaway(0));
+        for id in 0..10_000u16 {
+            events.push(settings(None, &[(0x1000 + id, 1), (0x4, u32::from(id))]));
+            events.push(goaway(0xb));
+        }
+        events.push(settings(Some(7), &[(0x3, 7)]));
+        assert_eq!(events.lock().events.len(), 2);
+        let Some(ServerFrame::Settings {
+            max_concurrent_streams,
+            settings,
+        }) = frames.recv().await
+        else {
+            panic!("settings first");
+        };
+        assert_eq!(max_concurrent_streams, Some(7));
+        assert_eq!(settings.len(), 2 + MAX_UNKNOWN_SETTINGS);
+        assert!(settings.contains(&(0x3, 7)) && settings.contains(&(0x4, 9_999)));
+        assert_eq!(frames.recv().await, Some(goaway(0)));
+        assert_eq!(frames.try_recv(), None);
+        drop(FrameSender(events));
+        assert_eq!(frames.recv().await, None);
     }
 }

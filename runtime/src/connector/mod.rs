@@ -15,11 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use ephemos_config::value::{Address, SpiffeId};
-use tokio::sync::mpsc;
 use tokio_util::either::Either;
 
 use crate::error::ConnectError;
-use frame_watch::{FrameWatch, ServerFrame};
+use frame_watch::{FrameWatch, ServerFrames};
 use tls::{Stream, TlsSettings};
 
 /// How far an attempt got, for the message when it times out.
@@ -62,7 +61,7 @@ pub(crate) struct Connected {
     /// The stream, its reads watched for SETTINGS and GOAWAY.
     pub(crate) io: FrameWatch<Stream>,
     /// Frames the server sends, as they are read.
-    pub(crate) frames: mpsc::UnboundedReceiver<ServerFrame>,
+    pub(crate) frames: ServerFrames,
     /// Set the moment a GOAWAY's header is read.
     pub(crate) draining: Arc<AtomicBool>,
     /// The peer's address, for messages.

@@ -78,8 +78,8 @@ impl Inner {
             if subchannel
                 .unhealthy_since()
                 .is_some_and(|since| since.elapsed() >= every)
+                && subchannel.replace()
             {
-                subchannel.replace();
                 self.evictions.fetch_add(1, Ordering::Relaxed);
                 self.meter.evicted();
                 tracing::info!(target = %self.target, connection = index, "evicted: unhealthy for a whole cleanup interval, replaced");

@@ -9,6 +9,9 @@
 //! ([`crate::ChannelBuilder::dns_servers`]). Each name has [`SLOTS`] groups of
 //! subchannels made with the pool, so resolution changes which are active and where
 //! they dial, and the call path still takes no lock.
+//!
+//! The task holds the pool weakly, also while a lookup is under way, and stops as soon
+//! as the pool is dropped.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
@@ -129,11 +132,22 @@ async fn follow(pool: Weak<Inner>, mut stop: watch::Receiver<()>, index: usize) 
     let mut retry = RETRY_FIRST;
     loop {
         let resolved_at = Instant::now();
+        let host = {
+            let Some(inner) = pool.upgrade() else { return };
+            let Some(dns) = &inner.dns else { return };
+            dns.endpoints[index].host.clone()
+        };
+        // Only the name is held while the resolver works: a channel dropped meanwhile
+        // stops its subchannels and this task now, not when the resolver gives up.
+        let lookup = tokio::select! {
+            lookup = resolver.lookup_ip(host.as_str()) => lookup,
+            _ = stop.changed() => return,
+        };
         let next = {
             let Some(inner) = pool.upgrade() else { return };
             let Some(dns) = &inner.dns else { return };
             let endpoint = &dns.endpoints[index];
-            match resolver.lookup_ip(endpoint.host.as_str()).await {
+            match lookup {
                 Ok(lookup) => {
                     retry = RETRY_FIRST;
                     let addresses: Vec<IpAddr> = lookup.iter().collect();

@@ -150,10 +150,12 @@ impl Pool {
         let subchannels: Vec<Subchannel> = addresses
             .into_iter()
             .zip(loads)
-            .map(|(address, load)| {
+            .enumerate()
+            .map(|(index, (address, load))| {
                 Subchannel::spawn(
                     SubchannelConfig {
                         target: target.clone(),
+                        index,
                         address: address.clone(),
                         connection,
                         tls: tls.clone(),

@@ -26,7 +26,7 @@ use super::health::{self, Health, HealthCheck, HealthWatch};
 use super::load::Load;
 use super::view::Connection;
 use super::{END_NONE, END_REPLACE, END_RETIRE, Shared};
-use crate::connector::frame_watch::ServerFrame;
+use crate::connector::frame_watch::{ServerFrame, ServerFrames, merge_settings};
 use crate::connector::{Connected, Dial, Progress};
 use crate::error::ConnectError;
 use crate::identity::Identity;
@@ -127,6 +127,14 @@ pub(super) async fn run(
                     // Requests made while connecting are served by this connection: none
                     // is left to reconnect at once when it ends.
                     shared.connect_requested.store(false, Ordering::Release);
+                    // A replacement asked of an earlier connection (while it drained, or
+                    // during the backoff) is not this one's.
+                    let _ = shared.end_request.compare_exchange(
+                        END_REPLACE,
+                        END_NONE,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
                     // With health checking, the backoff is reset by SERVING, not by the
                     // connection: replacing an unhealthy one keeps growing the delay.
                     if settings.health.is_none() {
@@ -146,6 +154,7 @@ pub(super) async fn run(
                             check.clone(),
                             settings.target.clone(),
                             settings.config.backoff,
+                            settings.config.connect_timeout,
                         )
                     });
                     let first = health.as_ref().map(|h| h.reports.borrow().clone());
@@ -432,9 +441,9 @@ fn record_health(meter: &ConnectionMeter, report: &Health) {
 /// The next report of a health watch (never without one, or once it has stopped).
 async fn health_changed(health: &mut Option<HealthWatch>) -> Health {
     if let Some(watch) = health
-        && watch.reports.changed().await.is_ok()
+        && let Some(report) = watch.next_report().await
     {
-        return watch.reports.borrow_and_update().clone();
+        return report;
     }
     std::future::pending().await
 }
@@ -470,16 +479,19 @@ async fn successor(
         check.clone(),
         settings.target.clone(),
         settings.config.backoff,
+        settings.config.connect_timeout,
     );
-    let problem = match timeout(
+    let first_answer = timeout(
         settings.config.connect_timeout,
         watch.reports.wait_for(|h| *h != Health::Checking),
-    )
-    .await
-    {
-        Ok(Ok(report)) => report.problem(),
-        Ok(Err(_)) => Some("the health check stopped".to_owned()),
-        Err(_) => Some("no health check answer within the connect timeout".to_owned()),
+    );
+    let problem = tokio::select! {
+        answer = first_answer => match answer {
+            Ok(Ok(report)) => report.problem(),
+            Ok(Err(_)) => Some("the health check stopped".to_owned()),
+            Err(_) => Some("no health check answer within the connect timeout".to_owned()),
+        },
+        _ = shutdown.changed() => return Err(None),
     };
     match problem {
         None => Ok((new, Some(watch))),
@@ -526,30 +538,19 @@ async fn run_ready(
     let mut rotate_at: Option<Instant> = None;
     loop {
         tokio::select! {
-            // Frames first: a GOAWAY read just before the connection closed must win.
+            // The connection first: a GOAWAY read just before it closed must win.
             biased;
-            frame = conn.frames.recv() => match frame {
-                Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
-                    return ReadyEnd::GoAway { error_code, debug: debug_data.to_vec() };
-                }
-                Some(ServerFrame::Settings { max_concurrent_streams, settings }) => {
-                    if let Some(streams) = max_concurrent_streams {
-                        shared.channel.set_max_concurrent_streams(streams);
+            event = connection_event(&mut conn.frames, &mut conn.closed, &mut health, shared) => match event {
+                Event::Ended(end) => return end,
+                Event::Drain(end) => return drain(&mut conn, &settings.load, end).await,
+                Event::Health(report) => {
+                    if report.problem().is_none() {
+                        backoff.reset();
                     }
-                    shared.publish(|v| {
-                        if let Some(c) = &mut v.connection {
-                            if max_concurrent_streams.is_some() {
-                                c.max_concurrent_streams = max_concurrent_streams;
-                            }
-                            c.update_settings(&settings);
-                        }
-                    });
+                    take_health(shared, &conn, &settings.meter, &settings.target, &report);
                 }
-                Some(ServerFrame::TlsFailed(_)) => {}
-                // The IO was dropped: the connection is over, `closed` says how.
-                None => return lost((&mut conn.closed).await),
+                Event::Nothing => {}
             },
-            result = &mut conn.closed => return goaway_seen(&mut conn).unwrap_or_else(|| lost(result)),
             () = rotation(&mut conn.rotation) => {
                 // Each connection of the pool at its own time within the spread.
                 rotate_at.get_or_insert_with(|| jittered(settings.rotation_spread));
@@ -558,7 +559,27 @@ async fn run_ready(
                 // The identity rotated, or a certificate of this connection nears its
                 // end: a new connection takes over before this one drains.
                 rotate_at = None;
-                match successor(shared, shutdown, settings, backoff).await {
+                let (meter, load, target) = (settings.meter.clone(), settings.load.clone(), settings.target.clone());
+                // The old connection is still the subchannel's while the new one is
+                // made (up to twice the connect timeout): its end, its health and the
+                // pool's requests are acted on meanwhile.
+                let made = {
+                    let made = successor(shared, shutdown, settings, backoff);
+                    tokio::pin!(made);
+                    loop {
+                    tokio::select! {
+                        biased;
+                        event = connection_event(&mut conn.frames, &mut conn.closed, &mut health, shared) => match event {
+                            Event::Ended(end) => return end,
+                            Event::Drain(end) => return drain(&mut conn, &load, end).await,
+                            Event::Health(report) => take_health(shared, &conn, &meter, &target, &report),
+                            Event::Nothing => {}
+                        },
+                        made = &mut made => break made,
+                    }
+                    }
+                };
+                match made {
                     Ok((new, new_health)) => {
                         if let Some(streams) = new.connection.max_concurrent_streams {
                             shared.channel.set_max_concurrent_streams(streams);
@@ -589,25 +610,106 @@ async fn run_ready(
                     return ReadyEnd::IdleTimeout;
                 }
             }
-            report = health_changed(&mut health) => {
-                tracing::debug!(target = %settings.target, peer = %conn.peer, health = %report, "health check");
-                record_health(&settings.meter, &report);
-                if report.problem().is_none() {
-                    backoff.reset();
-                }
-                publish_connected(shared, &conn, Some(&report));
-            }
-            () = shared.wake.notified() => {
-                // A connect request while READY needs nothing; the pool's requests do.
-                match shared.end_request.swap(END_NONE, Ordering::AcqRel) {
-                    END_RETIRE => return drain(&mut conn, &settings.load, ReadyEnd::Retired).await,
-                    END_REPLACE => return drain(&mut conn, &settings.load, ReadyEnd::Replaced).await,
-                    _ => {}
-                }
-            }
             _ = shutdown.changed() => return ReadyEnd::Shutdown,
         }
     }
+}
+
+/// What happened on a READY connection.
+enum Event {
+    /// It is over.
+    Ended(ReadyEnd),
+    /// The pool asks for it to be drained, then to end so.
+    Drain(ReadyEnd),
+    /// Its health check reports this.
+    Health(Health),
+    /// Nothing that changes its course (a SETTINGS frame, taken in; a wake-up).
+    Nothing,
+}
+
+/// The next thing that happens on `conn`: a frame from its server, its end, a health
+/// report, a request of the pool.
+async fn connection_event(
+    frames: &mut ServerFrames,
+    closed: &mut Closed,
+    health: &mut Option<HealthWatch>,
+    shared: &Shared,
+) -> Event {
+    tokio::select! {
+        // Frames first: a GOAWAY read just before the connection closed must win.
+        biased;
+        frame = frames.recv() => match frame {
+            Some(ServerFrame::GoAway { error_code, debug_data, .. }) => {
+                Event::Ended(ReadyEnd::GoAway { error_code, debug: debug_data.to_vec() })
+            }
+            Some(ServerFrame::Settings { max_concurrent_streams, settings }) => {
+                if let Some(streams) = max_concurrent_streams {
+                    shared.channel.set_max_concurrent_streams(streams);
+                }
+                take_settings(shared, max_concurrent_streams, &settings);
+                Event::Nothing
+            }
+            Some(ServerFrame::TlsFailed(_)) => Event::Nothing,
+            // The IO was dropped: the connection is over, `closed` says how.
+            None => Event::Ended(lost((&mut *closed).await)),
+        },
+        result = &mut *closed => Event::Ended(goaway_seen(frames).unwrap_or_else(|| lost(result))),
+        report = health_changed(health) => Event::Health(report),
+        () = shared.wake.notified() => {
+            // A connect request while READY needs nothing; the pool's requests do.
+            match shared.end_request.swap(END_NONE, Ordering::AcqRel) {
+                END_RETIRE => Event::Drain(ReadyEnd::Retired),
+                END_REPLACE => {
+                    // Being replaced: no longer one for cleanup to replace, so a later
+                    // sweep during the drain does not ask again.
+                    shared.publish(|v| v.unhealthy_since = None);
+                    Event::Drain(ReadyEnd::Replaced)
+                }
+                _ => Event::Nothing,
+            }
+        }
+    }
+}
+
+/// Records and publishes a health report of `conn`.
+fn take_health(
+    shared: &Shared,
+    conn: &Established,
+    meter: &ConnectionMeter,
+    target: &str,
+    report: &Health,
+) {
+    tracing::debug!(%target, peer = %conn.peer, health = %report, "health check");
+    record_health(meter, report);
+    publish_connected(shared, conn, Some(report));
+}
+
+/// Takes a later SETTINGS into the view. Merged before the view is locked (only the
+/// driver writes it, so nothing changes in between), and published only when it
+/// changes something: picks read the view meanwhile.
+fn take_settings(shared: &Shared, max_concurrent_streams: Option<u32>, update: &[(u16, u32)]) {
+    let Some((mut table, streams)) = shared
+        .view
+        .borrow()
+        .connection
+        .as_ref()
+        .map(|c| (c.server_settings.to_vec(), c.max_concurrent_streams))
+    else {
+        return;
+    };
+    let streams_changed = max_concurrent_streams.is_some_and(|m| streams != Some(m));
+    if !merge_settings(&mut table, update) && !streams_changed {
+        return;
+    }
+    let table: Arc<[(u16, u32)]> = table.into();
+    shared.publish(|v| {
+        if let Some(c) = &mut v.connection {
+            if max_concurrent_streams.is_some() {
+                c.max_concurrent_streams = max_concurrent_streams;
+            }
+            c.server_settings = table;
+        }
+    });
 }
 
 /// Resolves when the identity's material changes (never without TLS).
@@ -621,8 +723,8 @@ async fn rotation(updates: &mut Option<spiffe::X509SourceUpdates>) {
 }
 
 /// A GOAWAY already read but not yet handled when the connection closed.
-fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
-    while let Ok(frame) = conn.frames.try_recv() {
+fn goaway_seen(frames: &mut ServerFrames) -> Option<ReadyEnd> {
+    while let Some(frame) = frames.try_recv() {
         if let ServerFrame::GoAway {
             error_code,
             debug_data,
@@ -637,6 +739,9 @@ fn goaway_seen(conn: &mut Established) -> Option<ReadyEnd> {
     }
     None
 }
+
+/// How a connection's task ends: hyper's result, or the task gone.
+type Closed = tokio::sync::oneshot::Receiver<Result<(), hyper::Error>>;
 
 fn lost(
     result: Result<Result<(), hyper::Error>, tokio::sync::oneshot::error::RecvError>,

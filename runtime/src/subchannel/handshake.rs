@@ -6,11 +6,11 @@ use std::time::Duration;
 use ephemos_config::model::{Http2Config, KeepaliveConfig};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::executor::BoxingExecutor;
 use super::view::Connection;
-use crate::connector::frame_watch::ServerFrame;
+use crate::connector::frame_watch::{ServerFrame, ServerFrames};
 use crate::connector::{Connected, Progress};
 use crate::error::ConnectError;
 
@@ -23,7 +23,7 @@ pub(crate) const MAX_HEADER_LIST_SIZE: u32 = 16 << 10;
 pub(super) struct Established {
     pub(super) connection: Connection,
     /// Frames the server sends from now on (GOAWAY, later SETTINGS).
-    pub(super) frames: mpsc::UnboundedReceiver<ServerFrame>,
+    pub(super) frames: ServerFrames,
     /// Resolves when the connection ends, with hyper's error if it failed.
     pub(super) closed: oneshot::Receiver<Result<(), hyper::Error>>,
     /// Rotations of the identity the connection was made with (TLS only).
@@ -155,7 +155,7 @@ pub(super) fn describe_goaway(error_code: u32, debug_data: &[u8]) -> String {
 /// The GOAWAY whose header was already read: its code and debug data once its payload
 /// arrives.
 async fn goaway_after(
-    frames: &mut mpsc::UnboundedReceiver<ServerFrame>,
+    frames: &mut ServerFrames,
     closed: &mut oneshot::Receiver<Result<(), hyper::Error>>,
 ) -> String {
     loop {
@@ -169,7 +169,7 @@ async fn goaway_after(
                 None => return "(cut short)".to_owned(),
             },
             _ = &mut *closed => {
-                while let Ok(frame) = frames.try_recv() {
+                while let Some(frame) = frames.try_recv() {
                     if let ServerFrame::GoAway { error_code, debug_data, .. } = frame {
                         return describe_goaway(error_code, &debug_data);
                     }
@@ -185,11 +185,11 @@ fn before_settings(
     peer: &str,
     over_tls: bool,
     result: Result<Result<(), hyper::Error>, oneshot::error::RecvError>,
-    frames: &mut mpsc::UnboundedReceiver<ServerFrame>,
+    frames: &mut ServerFrames,
 ) -> ConnectError {
     // Under TLS 1.3 the server's verdict on our certificate arrives here, after the
     // client's side of the handshake has finished.
-    while let Ok(frame) = frames.try_recv() {
+    while let Some(frame) = frames.try_recv() {
         match frame {
             ServerFrame::TlsFailed(message) => {
                 return ConnectError::Tls {

@@ -89,6 +89,8 @@ const END_REPLACE: u8 = 2;
 /// What a subchannel's connection is made with.
 pub(crate) struct SubchannelConfig {
     pub(crate) target: Arc<str>,
+    /// Its place in the pool (its metrics' `ephemos.connection`).
+    pub(crate) index: usize,
     pub(crate) address: Address,
     pub(crate) connection: ConnectionConfig,
     pub(crate) tls: Option<Arc<TlsSettings>>,
@@ -141,6 +143,7 @@ impl Subchannel {
         let meter = ConnectionMeter::new(
             &config.target,
             config.address.to_string(),
+            config.index,
             config.tls.is_some(),
         );
         let address = Arc::new(std::sync::Mutex::new(config.address));
@@ -242,12 +245,12 @@ impl Subchannel {
     }
 
     /// Asks the driver to drain its connection, close it and connect again after its
-    /// backoff (cleanup, for a connection unhealthy for too long).
-    pub(crate) fn replace(&self) {
-        self.shared
-            .end_request
-            .store(END_REPLACE, Ordering::Release);
+    /// backoff (cleanup, for a connection unhealthy for too long); `false` when that was
+    /// asked already and not yet taken up (the driver was busy), so it counts once.
+    pub(crate) fn replace(&self) -> bool {
+        let asked = self.shared.end_request.swap(END_REPLACE, Ordering::AcqRel) != END_REPLACE;
         self.shared.wake.notify_one();
+        asked
     }
 
     /// Since when the health check has kept the connection out of the picks.

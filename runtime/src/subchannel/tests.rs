@@ -18,6 +18,7 @@ use crate::testing::{echo_request, quick};
 
 fn config(address: std::net::SocketAddr) -> SubchannelConfig {
     SubchannelConfig {
+        index: 0,
         target: "echo".into(),
         address: address.into(),
         connection: quick(),

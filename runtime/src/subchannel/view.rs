@@ -26,7 +26,8 @@ pub(crate) struct Connection {
     pub(crate) draining: Arc<AtomicBool>,
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, when it sent one.
     pub(crate) max_concurrent_streams: Option<u32>,
-    /// Every setting the server has sent, (identifier, value), the latest value of each.
+    /// The settings the server has sent, (identifier, value), the latest value of each
+    /// (bounded: `connector::frame_watch::merge_settings`).
     pub(crate) server_settings: Arc<[(u16, u32)]>,
     /// When the server's leaf certificate ends (TLS only).
     pub(crate) server_certificate_expiry: Option<SystemTime>,
@@ -37,18 +38,6 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Takes in a later SETTINGS frame: each value replaces the one with its identifier.
-    pub(crate) fn update_settings(&mut self, update: &[(u16, u32)]) {
-        let mut settings = self.server_settings.to_vec();
-        for &(id, value) in update {
-            match settings.iter_mut().find(|(known, _)| *known == id) {
-                Some(slot) => slot.1 = value,
-                None => settings.push((id, value)),
-            }
-        }
-        self.server_settings = settings.into();
-    }
-
     /// Whether a new call may be sent on this connection.
     pub(crate) fn usable(&self) -> bool {
         !self.draining.load(Ordering::Acquire) && !self.sender.is_closed()

@@ -13,16 +13,24 @@ use super::names::{self, label};
 pub(crate) struct ConnectionMeter {
     target: SharedString,
     address: SharedString,
+    /// The subchannel's place in its pool: each one's health is a series of its own.
+    connection: SharedString,
     security_level: &'static str,
 }
 
 impl ConnectionMeter {
-    /// For a subchannel of `target` to `address`, over TLS or not.
-    pub(crate) fn new(target: &std::sync::Arc<str>, address: String, tls: bool) -> Self {
+    /// For subchannel `index` of the pool of `target`, to `address`, over TLS or not.
+    pub(crate) fn new(
+        target: &std::sync::Arc<str>,
+        address: String,
+        index: usize,
+        tls: bool,
+    ) -> Self {
         names::describe();
         Self {
             target: SharedString::from(target.clone()),
             address: SharedString::from(address),
+            connection: SharedString::from(index.to_string()),
             // SPIFFE mTLS encrypts and authenticates; plaintext does neither (A94's words).
             security_level: if tls { "privacy_and_integrity" } else { "none" },
         }
@@ -66,12 +74,14 @@ impl ConnectionMeter {
         .increment(1);
     }
 
-    /// What the connection's health check says now.
+    /// What the connection's health check says now (a series per subchannel: the
+    /// subchannels of one endpoint can disagree).
     pub(crate) fn health(&self, serving: bool) {
         metrics::gauge!(
             names::HEALTH_STATUS,
             label::TARGET => self.target.clone(),
-            label::ADDRESS => self.address.clone()
+            label::ADDRESS => self.address.clone(),
+            label::CONNECTION => self.connection.clone()
         )
         .set(if serving { 1.0 } else { 0.0 });
     }

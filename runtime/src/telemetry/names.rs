@@ -41,7 +41,8 @@ pub(crate) const POOL_EVICTIONS: &str = "ephemos.pool.evictions";
 pub(crate) const POOL_SIZE: &str = "ephemos.pool.size";
 /// The time a connection attempt took, TCP, TLS and HTTP/2 SETTINGS (histogram).
 pub(crate) const CONNECT_DURATION: &str = "ephemos.connect.duration";
-/// A connection's health (gauge: 1 SERVING, 0 otherwise; `ephemos.address`).
+/// A connection's health (gauge: 1 SERVING, 0 otherwise; `ephemos.address`,
+/// `ephemos.connection`).
 pub(crate) const HEALTH_STATUS: &str = "ephemos.health.status";
 
 /// Label keys.
@@ -58,6 +59,8 @@ pub(crate) mod label {
     pub(crate) const SECURITY_LEVEL: &str = "grpc.security_level";
     /// The address a connection goes to.
     pub(crate) const ADDRESS: &str = "ephemos.address";
+    /// A subchannel's place in its channel's pool (0, 1, ...).
+    pub(crate) const CONNECTION: &str = "ephemos.connection";
     /// `succeeded` or `failed`.
     pub(crate) const RESULT: &str = "ephemos.result";
 }
