@@ -87,8 +87,9 @@ pub struct ConnectionStats {
     pub server_certificate_expiry: Option<SystemTime>,
     /// The SPIFFE ID this client presented on the connection, while READY over TLS.
     pub client_id: Option<SpiffeId>,
-    /// Every HTTP/2 setting its server has sent, as (identifier, value) with the latest
-    /// value of each, while READY ([`http2_setting_name`] names them).
+    /// The HTTP/2 settings its server has sent, as (identifier, value) with the latest
+    /// value of each, while READY ([`http2_setting_name`] names them): every setting
+    /// RFC 9113 defines, and the first eight others (a server cannot grow this).
     pub server_settings: Vec<(u16, u32)>,
     /// Why its last connection attempt failed, until one succeeds.
     pub last_error: Option<String>,
