@@ -172,3 +172,54 @@ async fn a_failed_hedge_is_not_counted_in_flight_while_the_others_go_on() {
     assert_eq!(in_flight, 1, "{}", channel.stats());
     call.abort();
 }
+
+#[tokio::test]
+async fn a_failed_pick_ends_a_hedged_call_without_hedges_or_tokens() {
+    // Nothing listens: the first attempt's pick fails once the connection attempt has.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let config = ServiceConfig::parse_json(
+        r#"{"methodConfig": [{"name": [{"service": "echo.v1.Echo"}],
+            "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "10s",
+              "nonFatalStatusCodes": ["UNAVAILABLE"]}}],
+            "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}"#,
+    )
+    .unwrap();
+    let channel = Channel::plaintext(Address::from(addr))
+        .target_name("hedged")
+        .connection(common::quick())
+        .service_config(config)
+        .connect_lazy()
+        .unwrap();
+    let status = EchoClient::new(channel.clone())
+        .unary(request("h"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let stats = channel.stats();
+    assert_eq!(stats.hedges, 0, "no hedge goes to a failing channel");
+    assert_eq!(stats.throttle_tokens, Some(10.0), "and none takes a token");
+}
+
+#[tokio::test]
+async fn a_hedge_that_could_not_go_before_the_deadline_ends_the_call_at_once() {
+    // The only attempt fails with a pushback of 5 s; the deadline is in 1 s.
+    let server = FailingServer::start([Answer::FailWithPushback(Code::Unavailable, "5000")]).await;
+    let config = ServiceConfig::parse_json(
+        r#"{"methodConfig": [{"name": [{"service": "echo.v1.Echo"}], "timeout": "1s",
+            "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "10s",
+              "nonFatalStatusCodes": ["UNAVAILABLE"]}}]}"#,
+    )
+    .unwrap();
+    let (_, mut client) = client_of(&server, config).await;
+    let started = Instant::now();
+    let status = client.unary(request("h")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("no retry fits in the time left"),
+        "{status:?}"
+    );
+    assert!(started.elapsed() < MS(900), "{:?}", started.elapsed());
+    assert_eq!(server.calls(), 1);
+}

@@ -3,7 +3,8 @@
 //!
 //! gRFC A6:
 //! - **Transparent retry**: an attempt that never left the client is sent again, as it
-//!   is, any number of times within the deadline; one the server refused before
+//!   is, within the deadline, paced and at most 16 times in a row ([`super::unsent`]);
+//!   one the server refused before
 //!   processing it is replayed once, on another connection where there is one. Neither
 //!   counts as an attempt.
 //! - **The method's retry policy**: after a failed attempt that did not commit (a
@@ -29,7 +30,9 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 
 use http::{Request, Response};
-use tokio::time::timeout_at;
+use std::time::Duration;
+
+use tokio::time::{Instant, timeout_at};
 use tonic::{Code, Status};
 
 use super::committed::{CallHandle, Committed};
@@ -146,7 +149,7 @@ impl<B> Outcome<B> {
     /// A Trailers-Only response keeps its metadata; the note goes at the end of its
     /// `grpc-message` (`note` is printable ASCII without `%`, so it needs no
     /// percent-encoding).
-    fn into_result_noting(self, note: &str) -> Result<Response<B>, Status> {
+    pub(super) fn into_result_noting(self, note: &str) -> Result<Response<B>, Status> {
         match self {
             Outcome::TrailersOnly(mut response, _) => {
                 let headers = response.headers_mut();
@@ -176,6 +179,19 @@ impl<B> Outcome<B> {
             )),
         }
     }
+}
+
+/// Why an attempt is the call's last though the deadline has not passed: the next one
+/// could not go before it (after `delay`, following attempt `attempts`). Whole
+/// milliseconds, in printable ASCII, as a `grpc-message` may carry unencoded.
+pub(super) fn no_retry_fits(deadline: Instant, delay: Duration, attempts: u32) -> String {
+    let left = deadline.saturating_duration_since(Instant::now());
+    format!(
+        "not retried: no retry fits in the time left ({} ms; the next attempt after attempt \
+         {attempts} would wait {} ms)",
+        left.as_millis(),
+        delay.as_millis()
+    )
 }
 
 /// The status of a Trailers-Only response: `Some` for a failure, `None` for OK or a
@@ -235,7 +251,7 @@ where
             }
         };
         if let Some(failure) = source.failure()
-            && !matches!(&outcome, Ok(r) if trailers_only_failure(r).is_none())
+            && !matches!(&outcome, Ok(r) if !r.headers().contains_key(&names::GRPC_STATUS))
         {
             // The request itself failed (a race: the attempt ended its own way before
             // it noticed): that is the call's status, and no attempt follows.
@@ -297,6 +313,9 @@ where
             Err(AttemptError::Refused { status, subchannel }) if refusals == 0 => {
                 refusals += 1;
                 let Some(body) = source.attempt() else {
+                    if let Some(failure) = source.failure() {
+                        return Err(failure);
+                    }
                     return Err(Status::new(
                         status.code(),
                         format!(
@@ -335,20 +354,13 @@ where
             }
             Decision::RetryAfter { delay, .. } => delay,
         };
-        let now = tokio::time::Instant::now();
-        let wake_at = now + delay;
+        let wake_at = Instant::now() + delay;
         if let Some(deadline) = options.deadline
             && wake_at >= deadline
         {
             // No backoff outlives the call, and the time has not run out: the caller
             // gets what the last attempt ended with, now, and why it is the last.
-            let note = format!(
-                "not retried: no retry fits in the time left ({:?}; the backoff after attempt {} \
-                 was {delay:?})",
-                deadline.saturating_duration_since(now),
-                retry.attempts
-            );
-            break failed.into_result_noting(&note);
+            break failed.into_result_noting(&no_retry_fits(deadline, delay, retry.attempts));
         }
         // The next attempt's body replays what was sent; `None` once the call sent more
         // than its buffer holds, which commits it: the failure is final.

@@ -27,7 +27,7 @@ use tonic::{Code, Status};
 
 use super::Shared;
 use super::committed::{CallHandle, Committed};
-use super::future::{Outcome, trailers_only_failure};
+use super::future::{Outcome, no_retry_fits, trailers_only_failure};
 use super::policy::{Pushback, pushback_of};
 use super::replay::{AttemptBody, ReplaySource};
 use super::unsent::UnsentRetries;
@@ -92,7 +92,14 @@ where
     S: tower::Service<Request<AttemptBody>, Response = Response<B>, Error = AttemptError>,
     B: http_body::Body + Unpin,
 {
-    let hedged = hedge(&mut service, &shared, first, &source, rule, counts);
+    let hedged = hedge(
+        &mut service,
+        &shared,
+        first,
+        &source,
+        (rule, options.deadline),
+        counts,
+    );
     let ending = match options.deadline {
         Some(deadline) => match timeout_at(deadline, hedged).await {
             Ok(ending) => ending,
@@ -119,7 +126,7 @@ async fn hedge<S, B>(
     shared: &Arc<Shared>,
     first: Request<AttemptBody>,
     source: &Arc<ReplaySource>,
-    rule: &HedgingRule,
+    (rule, deadline): (&HedgingRule, Option<Instant>),
     counts: &mut CallRetries,
 ) -> Result<(u64, Response<B>), Status>
 where
@@ -243,13 +250,20 @@ where
                     "refused by the server before processing; not sent again: the call committed",
                 ))
             }
-            // A failed pick is a failure like any other here: hedging's own rules
-            // (a non-fatal code sends the next hedge at once) keep it fast.
-            Err(
-                AttemptError::Refused { status, .. }
-                | AttemptError::NoConnection(status)
-                | AttemptError::Failed(status),
-            ) => Outcome::Failed(status),
+            // A failed pick is final (docs/design.md section 5): no more hedges go
+            // to a failing channel, none takes a throttling token; the call ends with
+            // it unless an attempt already sent may still answer.
+            Err(AttemptError::NoConnection(status)) => {
+                next_at = None;
+                if in_flight.is_empty() {
+                    return Err(status);
+                }
+                last = Some(Outcome::Failed(status));
+                continue;
+            }
+            Err(AttemptError::Refused { status, .. } | AttemptError::Failed(status)) => {
+                Outcome::Failed(status)
+            }
         };
         let (code, headers) = match &failed {
             Outcome::Failed(status) => (status.code(), None),
@@ -275,6 +289,18 @@ where
             next_at = None;
         }
         source.cancel_attempt(id);
+        if let (Some(at), Some(deadline)) = (next_at, deadline)
+            && at >= deadline
+            && in_flight.is_empty()
+        {
+            // The same rule as retries: nothing is in flight and the next hedge could
+            // not go before the deadline, so the call ends now with this status.
+            let now = Instant::now();
+            let note = no_retry_fits(deadline, at.saturating_duration_since(now), sent);
+            return failed
+                .into_result_noting(&note)
+                .map(|response| (id, response));
+        }
         if let Outcome::TrailersOnly(response, _) = &mut failed {
             release(response);
         }
