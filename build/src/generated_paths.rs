@@ -13,7 +13,7 @@ use std::path::Path;
 /// Where generated code finds each crate.
 pub(crate) const PROST: &str = "::ephemos::__private::prost";
 pub(crate) const PROST_TYPES: &str = "::ephemos::__private::prost_types";
-pub(crate) const CODEC: &str = "::ephemos::__private::tonic_prost::ProstCodec";
+pub(crate) const CODEC: &str = "::ephemos::__private::ProstCodec";
 const TONIC: &str = "::ephemos::__private::tonic::";
 
 /// `tonic::` at the start of a path (not `::tonic::`, not `my_tonic::`) becomes

@@ -138,6 +138,8 @@ pub mod __private {
     pub use ::prost_types;
     pub use ::tonic;
     pub use ::tonic_prost;
+
+    pub use crate::protocol::codec::{ProstCodec, ProstDecoder};
 }
 
 /// The code `ephemos-build` generated for a proto package:

@@ -516,4 +516,44 @@ async fn each_metric_counts_what_the_servers_saw() {
         "{:?}",
         m.keys("grpc.client.call.retries")
     );
+
+    // 10. A response message that fails to decode: tonic gives the application
+    // INTERNAL and drops the body unread; with the codec generated clients use
+    // (`ephemos::__private::ProstCodec`), INTERNAL is the status recorded, not CANCELLED.
+    let garbling = RawServer::start(|mut c| async move {
+        c.handshake().await?;
+        loop {
+            let request = c.request().await?;
+            // Field 1 (a string) whose length runs past the message's end.
+            c.respond(request.stream, &[0x0a, 0x7f, b'x']).await?;
+        }
+    })
+    .await;
+    let garbled = Channel::plaintext(Address::from(garbling.addr()))
+        .target_name("garbled")
+        .connect_lazy()
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(garbled.clone());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<_, ephemos_test_support::pb::EchoReply, _>(
+            tonic::Request::new(request("g")),
+            http::uri::PathAndQuery::from_static("/echo.v1.Echo/Unary"),
+            ephemos::__private::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    let garbled_duration = |status: &str| {
+        format!(
+            "grpc.client.call.duration{{grpc.method=other,grpc.status={status},grpc.target=garbled}}"
+        )
+    };
+    assert_eq!(
+        m.histogram(&garbled_duration("INTERNAL")).len(),
+        1,
+        "{:?}",
+        m.keys("grpc.client.call.duration")
+    );
+    assert!(m.histogram(&garbled_duration("CANCELLED")).is_empty());
 }

@@ -17,6 +17,7 @@ use tonic::{Code, Status};
 
 use super::future::AttemptBodyOf;
 use crate::error::status;
+use crate::protocol::decode_watch;
 use crate::protocol::message::MessageSizeCheck;
 use crate::protocol::transport_failure;
 use crate::retry::Committed;
@@ -30,10 +31,26 @@ pin_project! {
         check: MessageSizeCheck,
         // The call's meter (none for a Trailers-Only response: the facade finished it).
         meter: Option<CallMeter>,
+        // This body's number for `decode_watch` (0 without a meter).
+        id: u64,
         target: Arc<str>,
         // The call's deadline covers its whole response, not only the headers.
         #[pin]
         deadline: Option<Sleep>,
+    }
+
+    impl PinnedDrop for ResponseBody {
+        // A body dropped because its message failed to decode: the application got
+        // INTERNAL from tonic, and that is the call's status, not CANCELLED.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.id != 0
+                && let Some(meter) = this.meter.as_mut()
+                && decode_watch::failed(*this.id)
+            {
+                meter.finish(Code::Internal);
+            }
+        }
     }
 }
 
@@ -46,6 +63,11 @@ impl ResponseBody {
         meter: Option<CallMeter>,
     ) -> Self {
         Self {
+            id: if meter.is_some() {
+                decode_watch::next_body()
+            } else {
+                0
+            },
             inner: Some(inner),
             check: MessageSizeCheck::new(recv_limit),
             meter,
@@ -93,6 +115,9 @@ impl Body for ResponseBody {
             ))));
         }
         let Poll::Ready(polled) = inner.poll_frame(cx) else {
+            if *this.id != 0 {
+                decode_watch::yielding(*this.id, false);
+            }
             return Poll::Pending;
         };
         let result = match polled {
@@ -126,6 +151,9 @@ impl Body for ResponseBody {
                 }
             }
         };
+        if *this.id != 0 {
+            decode_watch::yielding(*this.id, matches!(&result, Some(Ok(f)) if f.is_data()));
+        }
         if let Some(meter) = this.meter.as_mut() {
             match &result {
                 // Ended without trailers: no status came.

@@ -3,6 +3,8 @@
 //! limits), `grpc-timeout`, what a response head must be to be gRPC, status headers tonic
 //! can read safely, and what a failed HTTP/2 exchange means for the call.
 
+pub(crate) mod codec;
+pub(crate) mod decode_watch;
 pub(crate) mod message;
 pub(crate) mod response;
 pub(crate) mod status;
