@@ -26,6 +26,8 @@ enum Step {
     Refused(SubchannelId),
     Failed(Code),
     Respond,
+    /// Reads the request, then answers Trailers-Only with OK.
+    TrailersOnlyOk,
     Hang,
 }
 
@@ -136,6 +138,13 @@ impl Service<Request<AttemptBody>> for Script {
                     subchannel,
                 }),
                 Step::Failed(code) => Err(AttemptError::Failed(Status::new(code, "failed"))),
+                Step::TrailersOnlyOk => {
+                    let mut response = Response::new(Empty::new());
+                    response
+                        .headers_mut()
+                        .insert("grpc-status", http::HeaderValue::from_static("0"));
+                    Ok(response)
+                }
                 _ => Ok(Response::new(Empty::new())),
             }
         })
@@ -365,4 +374,22 @@ async fn the_deadline_bounds_the_wait_for_response_headers() {
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert!(status.message().contains("response headers"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_request_that_failed_is_the_calls_status_even_after_a_trailers_only_ok() {
+    // The server answers OK without reading to the end; meanwhile the caller's second
+    // message broke the send limit: the caller gets that failure, not the OK.
+    let frames = futures_util::stream::iter([
+        Ok::<_, Status>(http_body::Frame::data(message(3))),
+        Ok(http_body::Frame::data(message(2000))),
+    ]);
+    let mut request = Request::new(tonic::body::Body::new(http_body_util::StreamBody::new(
+        frames,
+    )));
+    request.extensions_mut().insert(CallOptions::default());
+    let script = Script::new([Step::TrailersOnlyOk]);
+    let status = call(&script, request).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(script.attempts(), 1);
 }
