@@ -482,7 +482,8 @@ async fn graceful_only(duration: Duration) {
     assert_eq!(outcome.committed_but_failed, 0);
     assert_eq!(outcome.executions, outcome.committed);
     // A call can still fail, unsent, once its retries are spent: when every subchannel
-    // is in TRANSIENT_FAILURE it fails fast (it does not wait for ready), and a
+    // is in TRANSIENT_FAILURE it fails fast (it does not wait for ready; the policy
+    // retries a failed pick only within `connect_timeout` of the last READY), and a
     // subchannel whose connect failed while its instance was down waits out its
     // connection backoff (500 ms at least here) after the instance is back, so an
     // instance stopped while the last one's subchannels still wait leaves none READY.

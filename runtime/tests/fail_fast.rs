@@ -181,3 +181,35 @@ async fn failing_calls_keep_a_channel_in_transient_failure_past_its_idle_timeout
         tokio::time::sleep(MS(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_loop_of_calls_that_fail_at_once_lets_other_tasks_run() {
+    // One thread: a caller retrying in a loop a call that fails fast must yield now and
+    // then, or the tasks that would repair the channel (or anything else) never run.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let channel = Channel::plaintext(Address::from(addr))
+        .target_name("refused")
+        .connection(quick())
+        .connect_lazy()
+        .unwrap();
+    channel.connect().await.expect_err("nothing listens");
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = tokio::spawn({
+        let ran = ran.clone();
+        async move { ran.store(true, std::sync::atomic::Ordering::SeqCst) }
+    });
+    let mut client = EchoClient::new(channel.clone());
+    let mut calls = 0;
+    while !ran.load(std::sync::atomic::Ordering::SeqCst) && calls < 100_000 {
+        let status = client.unary(request("x")).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        calls += 1;
+    }
+    assert!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        "{calls} failing calls in a row and the other task never ran"
+    );
+    other.await.unwrap();
+}

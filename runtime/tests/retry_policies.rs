@@ -382,3 +382,43 @@ async fn a_retry_that_commits_while_replaying_still_sends_everything() {
     assert_eq!(got, ["x", "y"]);
     assert_eq!(server.calls(), 2);
 }
+
+#[tokio::test]
+async fn a_failed_pick_moments_after_the_channel_was_ready_is_retried_by_the_policy() {
+    // A rolling restart: the only server goes away just after serving, and is back
+    // before the retry's backoff ends. Within a connection attempt's time of losing its
+    // last READY connection the channel may well come back, so the pick's UNAVAILABLE
+    // goes to the retry policy (as in grpc-go); a channel that has not been READY for
+    // that long fails at once (a_failure_to_connect_fails_the_call_at_once...).
+    let server = FailingServer::start([]).await;
+    let proxy = ephemos_test_support::Proxy::start(server.addr()).await;
+    let channel = Channel::plaintext(Address::from(proxy.addr()))
+        .target_name("restarting")
+        .connection(common::quick())
+        .service_config(policy(5, "0.3s", ""))
+        .connect_lazy()
+        .unwrap();
+    let mut client = EchoClient::new(channel.clone());
+    client.unary(request("before")).await.unwrap();
+    proxy.switch(ephemos_test_support::ProxyMode::Refuse).await;
+    proxy.cut_all();
+    // The connection is lost (the subchannel goes IDLE); the call's pick reconnects,
+    // is refused, and fails fast.
+    common::wait_for(
+        &channel,
+        ephemos::ConnectivityState::Idle,
+        Duration::from_secs(10),
+    )
+    .await;
+    let call = tokio::spawn(async move { client.unary(request("during")).await });
+    tokio::time::sleep(MS(50)).await;
+    proxy.switch(ephemos_test_support::ProxyMode::Forward).await;
+    let reply = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call ends")
+        .unwrap()
+        .expect("retried after the failed pick, once the server is back");
+    assert_eq!(reply.into_inner().message, "during");
+    assert!(channel.stats().retries >= 1, "{}", channel.stats());
+    assert_eq!(server.calls(), 2, "counted at the server");
+}

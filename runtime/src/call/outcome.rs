@@ -36,10 +36,11 @@ pub(crate) enum AttemptError {
         subchannel: SubchannelId,
     },
     /// No connection could take it: the pick failed fast (every connection in
-    /// TRANSIENT_FAILURE, the pool shut down, a name that does not resolve) or the
-    /// deadline passed while it waited for one. Nothing was sent; the call ends with
-    /// this status, not retried: a retry would pick against the same failing channel
-    /// (gRFC A62's fail fast, kept under a retry policy).
+    /// TRANSIENT_FAILURE and none READY within `connect_timeout`, the pool shut down, a
+    /// name that does not resolve) or the deadline passed while it waited for one.
+    /// Nothing was sent; the call ends with this status, not retried: a retry would pick
+    /// against the same failing channel (gRFC A62's fail fast, kept under a retry
+    /// policy). A pick that fails moments after a connection was READY is `Failed`.
     NoConnection(Status),
     /// It failed with this status; the server may have processed it.
     Failed(Status),

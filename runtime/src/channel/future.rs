@@ -69,12 +69,22 @@ impl Future for ResponseFuture {
     type Output = Result<Response<ResponseBody>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
-            State::Failed(status) => Poll::Ready(Err(Box::new(
-                status
-                    .take()
-                    .unwrap_or_else(|| Status::internal("polled after completion")),
-            ))),
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Failed(status) => {
+                // A call that fails without waiting (a pick that fails fast, a refused
+                // interceptor) takes from the task's cooperative budget, as tokio's own
+                // resources do: a caller looping over failing calls yields now and then
+                // instead of holding its worker thread (and starving the tasks that
+                // would repair the channel) for ever.
+                let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+                coop.made_progress();
+                Poll::Ready(Err(Box::new(
+                    status
+                        .take()
+                        .unwrap_or_else(|| Status::internal("polled after completion")),
+                )))
+            }
             State::Calling(call, meter, body) => {
                 let polled = match meter {
                     Some(meter) => {
@@ -89,7 +99,8 @@ impl Future for ResponseFuture {
                         if let Some(meter) = meter.as_mut() {
                             meter.finish(status.code());
                         }
-                        Poll::Ready(Err(Box::new(status)))
+                        this.state = State::Failed(Some(status));
+                        Pin::new(this).poll(cx)
                     }
                     Poll::Ready(Ok(response)) => {
                         let mut meter = meter.take();

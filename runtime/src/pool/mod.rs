@@ -59,6 +59,9 @@ struct Inner {
     /// How picks treat full connections, when the pool grows.
     growth: Option<Growth>,
     cleanup_interval: Duration,
+    /// A connection attempt's time: a fail-fast failure within it of the last READY
+    /// connection may be retried by the policy.
+    connect_timeout: Duration,
     /// Attempts that found a READY connection at once.
     hits: AtomicU64,
     /// Attempts that waited for one.
@@ -187,11 +190,14 @@ impl Pool {
             subchannels,
             members,
             channel,
-            PoolConfig {
-                size,
-                max_size,
-                ..pool
-            },
+            (
+                PoolConfig {
+                    size,
+                    max_size,
+                    ..pool
+                },
+                connection.connect_timeout,
+            ),
             dns,
         );
         if cleans {
@@ -215,7 +221,14 @@ impl Pool {
             max_size: size,
             ..ephemos_config::Preset::Production.pool_config()
         };
-        Self::build(target, subchannels, members, channel, config, None)
+        Self::build(
+            target,
+            subchannels,
+            members,
+            channel,
+            (config, Duration::ZERO),
+            None,
+        )
     }
 
     fn build(
@@ -223,7 +236,7 @@ impl Pool {
         subchannels: Vec<Subchannel>,
         members: Members,
         channel: Arc<ChannelShared>,
-        config: PoolConfig,
+        (config, connect_timeout): (PoolConfig, Duration),
         dns: Option<dns::Dns>,
     ) -> Pool {
         let changed = channel.changed.subscribe();
@@ -244,6 +257,7 @@ impl Pool {
                     max_streams: config.max_streams_per_connection,
                 }),
                 cleanup_interval: config.cleanup_interval,
+                connect_timeout,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 grown: AtomicU64::new(0),
@@ -409,10 +423,16 @@ impl tower::Service<Request<AttemptBody>> for Pool {
                 &inner.next,
                 &inner.channel,
                 &options,
-                inner.growth,
+                (inner.growth, inner.connect_timeout),
             )
             .await
-            .map_err(AttemptError::NoConnection)?;
+            .map_err(|failure| {
+                if failure.lately_ready {
+                    AttemptError::Failed(failure.status)
+                } else {
+                    AttemptError::NoConnection(failure.status)
+                }
+            })?;
             let counter = if waited { &inner.misses } else { &inner.hits };
             counter.fetch_add(1, Ordering::Relaxed);
             inner.meter.picked(waited);

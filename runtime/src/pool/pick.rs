@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Duration;
+
 use tokio::sync::watch;
 use tonic::{Code, Status};
 
@@ -187,8 +189,27 @@ pub(crate) fn scan(
     }
 }
 
+/// Why a pick gave no connection.
+pub(crate) struct PickFailure {
+    pub(crate) status: Status,
+    /// Every connection failed, but one was READY less than a connection attempt's time
+    /// ago: the failure may pass before a retry's backoff ends, so the retry policy may
+    /// send the call again. Otherwise the failure is final (docs/design.md section 5).
+    pub(crate) lately_ready: bool,
+}
+
+impl From<Status> for PickFailure {
+    fn from(status: Status) -> Self {
+        Self {
+            status,
+            lately_ready: false,
+        }
+    }
+}
+
 /// A connection for a call: at once when one is READY (`false`: a hit), else waiting
-/// for one while connections are made (`true`: a miss).
+/// for one while connections are made (`true`: a miss). `lately` is how recently a
+/// connection must have been READY for a fail-fast failure to be worth a retry.
 ///
 /// A call that found no READY connection at once is use of the channel all the same
 /// (grpc-go counts every call's start): while it waits, and when it fails fast, the
@@ -202,8 +223,8 @@ pub(crate) async fn pick(
     next: &AtomicUsize,
     channel: &ChannelShared,
     options: &CallOptions,
-    growth: Option<Growth>,
-) -> Result<(usize, Ready, bool), Status> {
+    (growth, lately): (Option<Growth>, Duration),
+) -> Result<(usize, Ready, bool), PickFailure> {
     if let Scan::Ready(index, ready) = scan(subchannels, members, next, options.avoid, growth) {
         return Ok((index, ready, false));
     }
@@ -226,10 +247,13 @@ pub(crate) async fn pick(
                     Some(e) => e.to_string(),
                     None => "no connection".to_owned(),
                 };
-                return Err(status(Code::Unavailable, target, reason));
+                return Err(PickFailure {
+                    status: status(Code::Unavailable, target, reason),
+                    lately_ready: channel.ready_lately(lately),
+                });
             }
             Scan::Shutdown => {
-                return Err(status(Code::Unavailable, target, ConnectError::Shutdown));
+                return Err(status(Code::Unavailable, target, ConnectError::Shutdown).into());
             }
             Scan::AllFailed(_) | Scan::Waiting => {}
         }
@@ -241,16 +265,16 @@ pub(crate) async fn pick(
                     let state = ConnectivityState::aggregate(
                         members.active().map(|i| subchannels[i].state()),
                     );
-                    status(
+                    PickFailure::from(status(
                         Code::DeadlineExceeded,
                         target,
                         format!("deadline exceeded waiting for a connection (channel {state})"),
-                    )
+                    ))
                 })?,
             None => change.await,
         };
         if outcome.is_err() {
-            return Err(status(Code::Unavailable, target, ConnectError::Shutdown));
+            return Err(status(Code::Unavailable, target, ConnectError::Shutdown).into());
         }
     }
 }

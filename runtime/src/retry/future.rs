@@ -17,8 +17,9 @@
 //!   not made: the call ends at once with the last attempt's own status, its message
 //!   saying that no retry fits in the time left (docs/design.md section 5, "Retry":
 //!   DEADLINE_EXCEEDED would say the time ran out, which it had not).
-//! - **A failed pick is final** ([`AttemptError::NoConnection`]): nothing was sent, and
-//!   a retry would pick against the same failing channel after its backoff.
+//! - **A failed pick is final** ([`AttemptError::NoConnection`]) once the channel has
+//!   not been READY for a connection attempt's time: nothing was sent, and a retry would
+//!   pick against the same failing channel after its backoff.
 //! - **A failed request is final**: once the caller's request stream failed (its error,
 //!   a message over the send limit), that is the call's status whatever the attempt
 //!   ended with, and no attempt follows ([`ReplaySource`] refuses one).

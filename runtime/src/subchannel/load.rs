@@ -57,6 +57,16 @@ impl Load {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// Milliseconds from this load's epoch to now: a cheap clock for atomics.
+    pub(crate) fn millis_since_epoch(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ms` milliseconds after this load's epoch.
+    pub(crate) fn at_millis(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
     /// When it was last used.
     pub(crate) fn last_used(&self) -> Instant {
         self.epoch + Duration::from_millis(self.last_used_ms.load(Ordering::Relaxed))

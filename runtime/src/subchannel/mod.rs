@@ -68,11 +68,16 @@ struct Shared {
 impl Shared {
     fn publish(&self, update: impl FnOnce(&mut View)) {
         let mut changed = false;
+        let mut left_ready = false;
         self.view.send_modify(|view| {
             let before = view.state;
             update(view);
             changed = view.state != before;
+            left_ready = before == ConnectivityState::Ready && changed;
         });
+        if left_ready {
+            self.channel.ready_lost();
+        }
         if changed {
             self.channel.bump();
         }

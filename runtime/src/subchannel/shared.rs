@@ -31,6 +31,8 @@ pub(crate) struct ChannelShared {
     touched: Arc<Load>,
     /// Woken when a connection is lost or an attempt fails: names are resolved again.
     pub(crate) connection_lost: tokio::sync::Notify,
+    /// When a subchannel last stopped being READY (`Load`'s millisecond clock); 0: never.
+    ready_lost_ms: AtomicU64,
 }
 
 impl ChannelShared {
@@ -42,7 +44,27 @@ impl ChannelShared {
             loads: OnceLock::new(),
             touched: Load::new(),
             connection_lost: tokio::sync::Notify::new(),
+            ready_lost_ms: AtomicU64::new(0),
         })
+    }
+
+    /// A subchannel stopped being READY now.
+    pub(crate) fn ready_lost(&self) {
+        self.ready_lost_ms
+            .store(self.touched.millis_since_epoch().max(1), Ordering::Relaxed);
+    }
+
+    /// Whether a subchannel stopped being READY less than `within` ago: the channel was
+    /// working a moment ago (a rolling restart, a burst of GOAWAYs) rather than failing.
+    pub(crate) fn ready_lately(&self, within: Duration) -> bool {
+        match self.ready_lost_ms.load(Ordering::Relaxed) {
+            0 => false,
+            ms => self
+                .touched
+                .at_millis(ms)
+                .checked_add(within)
+                .is_some_and(|until| Instant::now() < until),
+        }
     }
 
     /// Records the subchannels' loads (once).
