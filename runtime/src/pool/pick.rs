@@ -7,7 +7,6 @@
 //! bounds the wait.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-
 use std::time::Duration;
 
 use tokio::sync::watch;

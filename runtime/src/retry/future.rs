@@ -29,10 +29,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
-
-use http::{Request, Response};
 use std::time::Duration;
 
+use http::{Request, Response};
 use tokio::time::{Instant, timeout_at};
 use tonic::{Code, Status};
 
@@ -296,14 +295,7 @@ where
                     ));
                 }
                 if let Err(times) = unsent.pause(options.deadline).await {
-                    return Err(status(
-                        Code::Unavailable,
-                        &shared.target,
-                        format!(
-                            "the call could not be sent: {times} connections in a row handed it \
-                             back unsent (each was closing)"
-                        ),
-                    ));
+                    return Err(super::unsent::gave_up(&shared.target, times));
                 }
                 shared.count_transparent_retry(counts);
                 request = *returned;

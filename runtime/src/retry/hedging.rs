@@ -215,14 +215,7 @@ where
                 // Never left the client: the same attempt goes again (transparent),
                 // paced and bounded.
                 if let Err(times) = unsent.pause(None).await {
-                    Outcome::Failed(status(
-                        Code::Unavailable,
-                        &shared.target,
-                        format!(
-                            "the attempt could not be sent: {times} connections in a row \
-                             handed it back unsent (each was closing)"
-                        ),
-                    ))
+                    Outcome::Failed(super::unsent::gave_up(&shared.target, times))
                 } else {
                     shared.count_transparent_retry(counts);
                     std::future::poll_fn(|cx| service.poll_ready(cx))

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tonic::{Code, Status};
 
 /// How many attempts in a row may come back unsent before the call fails (with the
 /// pauses, about half a second of trying).
@@ -18,6 +19,18 @@ const FIRST_PAUSE: Duration = Duration::from_millis(1);
 
 /// The longest pause between two unsent retries.
 const LONGEST_PAUSE: Duration = Duration::from_millis(64);
+
+/// The status of a call that gave up after `times` unsent attempts in a row.
+pub(super) fn gave_up(target: &str, times: u32) -> Status {
+    crate::error::status(
+        Code::Unavailable,
+        target,
+        format!(
+            "the call could not be sent: {times} connections in a row handed it back unsent \
+             (each was closing)"
+        ),
+    )
+}
 
 /// One call's unsent attempts in a row.
 #[derive(Debug, Default)]
